@@ -1,0 +1,132 @@
+"""The corruption registry: names, groups, subsets and per-profile parameters.
+
+Adding a corruption is one decorated pure kernel:
+
+    @corruption("gaussian_noise", group="noise", params={
+        "imagenet-c": (.08, .12, .18, .26, .38),
+        "cifar-10-c": (.04, .06, .08, .09, .10),
+    })
+    def gaussian_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+        ...
+
+A kernel gets a read-only uint8 HxWx3 image, the parameter of the requested profile and severity,
+and a NumPy Generator (its only source of randomness). It returns the corrupted image on the 0..255
+scale in any real dtype and the same HxW; the API clips to [0, 255] and truncates to uint8 as the
+reference's `np.uint8()` does. Registry-wide tests pick every registered corruption up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from audit.errors import ConfigError
+from audit.registry import Registry
+
+Kernel = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
+
+GROUPS = ("noise", "blur", "weather", "digital")
+SUBSETS = ("benchmark", "holdout")
+PROFILES = {
+    "imagenet-c": "imagecorruptions 1.1.2 parameters (Michaelis et al. 2019), any image of at least 32x32",
+    "cifar-10-c": "the milder constants of hendrycks/robustness make_cifar_c.py, for 32x32 images",
+}
+MIN_SIZE = {"imagenet-c": 32, "cifar-10-c": 8}
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """A registered corruption: metadata, kernel and per-profile parameters (index = severity - 1)."""
+
+    name: str
+    group: str
+    subset: str
+    kernel: Kernel
+    params: dict[str, tuple[Any, ...]]
+    random: bool
+
+    def param(self, profile: str, severity: int) -> Any:
+        """The kernel parameter for `profile` at `severity` (1..5)."""
+        if profile not in self.params:
+            raise ConfigError(f"unknown corruption profile '{profile}'; valid: {', '.join(PROFILES)}")
+        return self.params[profile][severity - 1]
+
+
+CORRUPTIONS: Registry[Corruption] = Registry("corruption")
+
+
+def corruption(
+    name: str,
+    *,
+    group: str,
+    params: dict[str, Sequence[Any]],
+    subset: str = "benchmark",
+    random: bool = True,
+) -> Callable[[Kernel], Kernel]:
+    """Register the decorated kernel as corruption `name` (see the module docstring)."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    if subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+    if set(params) != set(PROFILES) or any(len(v) != 5 for v in params.values()):
+        raise ValueError(f"{name}: params need 5 values for each profile {list(PROFILES)}")
+
+    def deco(kernel: Kernel) -> Kernel:
+        CORRUPTIONS.add(name, Corruption(name, group, subset, kernel, {k: tuple(v) for k, v in params.items()}, random))
+        return kernel
+
+    return deco
+
+
+def get(name: str) -> Corruption:
+    """The registered corruption `name`; an unknown name lists the valid ones."""
+    _load_families()
+    return CORRUPTIONS.get(name)
+
+
+def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
+    """Expand a selection into corruption names, in the protocol's order.
+
+    `selection` is a subset (benchmark, holdout, all), a group (noise, blur, weather, digital: the
+    benchmark corruptions of that group), a corruption name, 'none', or a list / comma-separated
+    string of any of these.
+
+    Example:
+        >>> names("noise")
+        ['gaussian_noise', 'shot_noise', 'impulse_noise']
+    """
+    _load_families()
+    items = selection.split(",") if isinstance(selection, str) else list(selection)
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item == "all":
+            picked = CORRUPTIONS.names()
+        elif item == "none":
+            picked = []
+        elif item in SUBSETS:
+            picked = [n for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).subset == item]
+        elif item in GROUPS:
+            picked = [n for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).group == item and CORRUPTIONS.get(n).subset == "benchmark"]
+        elif item in CORRUPTIONS:
+            picked = [item]
+        else:
+            valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *CORRUPTIONS.names()])
+            raise ConfigError(f"unknown corruption or set '{item}'; valid: {valid}")
+        out.extend(n for n in picked if n not in out)
+    order = CORRUPTIONS.names()
+    return sorted(out, key=order.index)
+
+
+# The protocol's order (REFERENCE.md section 1); families register in this order.
+_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout")
+
+
+def _load_families() -> None:
+    import importlib
+
+    for family in _FAMILY_MODULES:
+        importlib.import_module(f"audit.corruptions.{family}")

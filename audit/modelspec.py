@@ -1,0 +1,149 @@
+"""What a model means: task, preprocessing and output convention, as a typed `ModelSpec`.
+
+robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
+dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
+`--model-config FILE` (YAML or JSON with the same keys). Keys:
+
+| key                | value                                                                        |
+|--------------------|------------------------------------------------------------------------------|
+| robustaudit        | metadata format version, "1"                                                 |
+| task               | classification, detection, segmentation                                      |
+| output_convention  | see OUTPUT_CONVENTIONS                                                       |
+| input_size         | [H, W] the network input (fixed resize) or the resize target                 |
+| resize             | fixed (to input_size), keep_ratio (shorter side to min_size, longer <= max_size), letterbox (YOLO), none |
+| min_size, max_size | for keep_ratio                                                               |
+| mean, std          | per channel, on [0, 1] pixels (torchvision detectors normalise inside: 0 / 1)|
+| channel_order      | RGB or BGR                                                                   |
+| class_names        | ["cat", ...] one per model class index                                       |
+| label_to_category  | dataset category id per model label index (null for background), detection  |
+| ignore_index       | segmentation label to ignore (default 255)                                   |
+| precision          | fp32, fp16, int8                                                             |
+| provenance         | {"source_sha256", "backbone", "mode", "augment", "lr", ...}                  |
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ConfigError
+
+METADATA_VERSION = "1"
+TASK_TYPES = ("classification", "detection", "segmentation")
+OUTPUT_CONVENTIONS = {
+    "classification_logits": "classification: [N, C] logits (or probabilities)",
+    "torchvision_detection": "detection: boxes [K,4] xyxy, labels [K], scores [K], optional masks [K,1,H,W]",
+    "yolov8": "detection: raw [1, 4+C, A] (cx, cy, w, h, class scores), decoded and NMS-ed in NumPy",
+    "mmdeploy": "detection: dets [1,K,5] (x1,y1,x2,y2,score) + labels [1,K], optional masks [1,K,H,W]",
+    "segmentation_logits": "segmentation: [N, C, H, W] logits",
+    "segmentation_labels": "segmentation: [N, H, W] (or [N,1,H,W]) label map",
+}
+RESIZE_POLICIES = ("fixed", "keep_ratio", "letterbox", "none")
+_JSON_KEYS = ("input_size", "mean", "std", "class_names", "label_to_category", "provenance")
+
+
+@dataclass
+class ModelSpec:
+    """How to feed a model and read its outputs.
+
+    Example:
+        >>> spec = ModelSpec(task="classification", output_convention="classification_logits",
+        ...                  input_size=(32, 32), class_names=["a", "b"])
+        >>> ModelSpec.from_metadata(spec.to_metadata()) == spec
+        True
+    """
+
+    task: str
+    output_convention: str
+    input_size: tuple[int, int] | None = None
+    resize: str = "fixed"
+    min_size: int | None = None
+    max_size: int | None = None
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    channel_order: str = "RGB"
+    class_names: list[str] = field(default_factory=list)
+    label_to_category: list[int | None] | None = None
+    ignore_index: int = 255
+    precision: str = "fp32"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first field that is out of its domain."""
+        if self.task not in TASK_TYPES:
+            raise ConfigError(f"model task '{self.task}' is not one of {', '.join(TASK_TYPES)}")
+        if self.output_convention not in OUTPUT_CONVENTIONS:
+            raise ConfigError(
+                f"unknown output convention '{self.output_convention}'; valid: {', '.join(OUTPUT_CONVENTIONS)}"
+            )
+        if self.resize not in RESIZE_POLICIES:
+            raise ConfigError(f"unknown resize policy '{self.resize}'; valid: {', '.join(RESIZE_POLICIES)}")
+        if self.resize in ("fixed", "letterbox") and self.input_size is None:
+            raise ConfigError(f"resize policy '{self.resize}' needs an input size (--input-size H W)")
+        if self.resize == "keep_ratio" and (self.min_size is None or self.max_size is None):
+            raise ConfigError("resize policy 'keep_ratio' needs min_size and max_size")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ConfigError(f"channel order must be RGB or BGR, got '{self.channel_order}'")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
+            raise ConfigError(f"mean and std need 3 values each, std > 0; got mean={self.mean} std={self.std}")
+        if self.input_size is not None:
+            self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]
+        self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
+        self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+
+    def to_metadata(self) -> dict[str, str]:
+        """The spec as ONNX `metadata_props` (all values strings)."""
+        out = {"robustaudit": METADATA_VERSION}
+        for key, value in asdict(self).items():
+            if value is None:
+                continue
+            out[key] = json.dumps(list(value) if isinstance(value, tuple) else value) if (
+                key in _JSON_KEYS or not isinstance(value, str)
+            ) else value
+        return out
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> "ModelSpec":
+        """Read a spec from ONNX `metadata_props`; raises `ConfigError` if it is not ours."""
+        if "robustaudit" not in meta:
+            raise ConfigError("the model carries no robustaudit metadata; give --task and --model-config")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in meta.items():
+            if key not in known:
+                continue
+            try:
+                values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index") else raw
+            except json.JSONDecodeError:
+                raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> "ModelSpec":
+        """Read a spec from a YAML / JSON `--model-config` file; `overrides` (non-None) win."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"model config {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config {path} must be a mapping of keys to values")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(
+                f"model config {path} has unknown keys {sorted(unknown)}; valid: {[f.name for f in fields(cls)]}"
+            )
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"model config {path}: {exc}") from None

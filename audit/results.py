@@ -1,0 +1,87 @@
+"""The results document: versioned JSON with a JSON Schema, the contract between `audit run` and readers.
+
+`audit/schemas/results.schema.json` is the schema. Readers (reports/, other tools) check `kind` and the
+major version of `schema_version`.
+
+Changelog of `schema_version`:
+- 1.0: first version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ResultsError
+
+KIND = "robustaudit.results"
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the results document."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(doc: dict[str, Any], source: str = "results document") -> None:
+    """Raise `ResultsError` if `doc` is not a valid results document (one line: where and what).
+
+    Example:
+        >>> validate({"kind": "something else"})  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ResultsError: ...
+    """
+    import jsonschema
+
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ResultsError(f"{source} is not a robustaudit results document (expected \"kind\": \"{KIND}\")")
+    major = str(doc.get("schema_version", "")).split(".")[0]
+    if major != SCHEMA_VERSION.split(".")[0]:
+        raise ResultsError(
+            f"{source} has schema_version {doc.get('schema_version')!r}; this robustaudit reads {SCHEMA_VERSION.split('.')[0]}.x"
+        )
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ResultsError(f"{source} is invalid at {where}: {error.message}")
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results document."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"no results document at {path}; run 'audit run' first or check the path") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path} is not readable JSON ({exc}); give the results.json that 'audit run' wrote") from None
+    validate(doc, str(path))
+    return doc
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically (a temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(doc: dict[str, Any], path: str | Path) -> None:
+    """Validate and write a results document atomically."""
+    validate(doc, str(path))
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")

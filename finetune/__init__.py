@@ -1,0 +1,1 @@
+"""Fine-tuning of ImageNet backbones per downstream task (classification, detection, segmentation)."""
