@@ -1,0 +1,1 @@
+"""Corruptions of the holdout family (filled in by the corruption engine work)."""

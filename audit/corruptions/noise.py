@@ -1,0 +1,1 @@
+"""Corruptions of the noise family (filled in by the corruption engine work)."""

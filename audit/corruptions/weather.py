@@ -1,0 +1,1 @@
+"""Corruptions of the weather family (filled in by the corruption engine work)."""

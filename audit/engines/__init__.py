@@ -1,0 +1,1 @@
+"""Inference engines: ONNX Runtime (CPU, CUDA, TensorRT providers) and native TensorRT engines."""
