@@ -1,0 +1,42 @@
+"""`audit corrupt`: pre-render corrupted copies of a folder of images or a COCO dataset."""
+
+from __future__ import annotations
+
+import click
+
+from audit.cli.options import parse_int_list
+
+
+@click.command()
+@click.option("--images", "images", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder of images (searched recursively), or the image folder of a COCO dataset.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Output folder: OUT/<corruption>/<severity>/<relative path>.")
+@click.option("--coco", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="COCO annotation json: render only its images; the json is copied to OUT/annotations/.")
+@click.option("--corruptions", default="benchmark", show_default=True,
+              help="Subset (benchmark, holdout, all), group (noise, blur, weather, digital) or names, comma-separated.")
+@click.option("--severities", default="1,2,3,4,5", show_default=True, help="Comma-separated severities 1-5.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the corruptions' random draws.")
+@click.option("--profile", default="imagenet-c", show_default=True, type=click.Choice(["imagenet-c", "cifar-10-c"]))
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes [default: CPU count].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, quiet):
+    """Write corrupted copies of every image, for every corruption and severity.
+
+    Files keep their format (PNG stays lossless) and are written atomically; running the same
+    command again skips what exists, so an interrupted run resumes. The image id that seeds the
+    random draws is the path relative to --images (the COCO file_name), so the files hold exactly
+    the pixels that `audit run --seed` makes on the fly. COCO layout (mmdetection-style COCO-C):
+    OUT/<corruption>/<severity>/<file_name> with the annotations in OUT/annotations/.
+
+    Example:
+
+        audit corrupt --images data/coco/val2017 --coco data/coco/annotations/instances_val2017.json --out coco-c
+    """
+    from audit.prerender import prerender
+
+    result = prerender(images, out, corruptions=corruptions, severities=parse_int_list(severities, "--severities"),
+                       seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet)
+    click.echo(f"{result.images} images x {len(result.cells)} cells: {result.written} files written, "
+               f"{result.skipped} already there, in {result.out}")

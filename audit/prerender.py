@@ -1,0 +1,126 @@
+"""Pre-render corrupted copies of an image folder or a COCO dataset (`audit corrupt`).
+
+Writes OUT/<corruption>/<severity>/<relative path> for every image, keeping the file format. The
+image id that seeds the corruption is the path relative to the image folder (the COCO file_name),
+so these files hold exactly the pixels `audit run` makes on the fly with the same seed. Files are
+written atomically; a second run skips what exists, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from audit.corruptions import corrupt, names
+from audit.corruptions.api import check_severity
+from audit.errors import ConfigError, DatasetError
+from audit.imageio import IMAGE_SUFFIXES, read_image, write_image
+
+
+@dataclass
+class PrerenderResult:
+    """What `prerender` did: counts of files written and skipped, and the output folder."""
+
+    out: Path
+    images: int
+    written: int = 0
+    skipped: int = 0
+    cells: list[tuple[str, int]] = field(default_factory=list)
+
+
+def list_images(images: Path, coco: Path | None = None) -> list[str]:
+    """Relative paths of the images to render: every image file under `images`, or the COCO json's."""
+    if not images.is_dir():
+        raise DatasetError(f"image folder not found: {images}")
+    if coco is None:
+        found = sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+        if not found:
+            raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {images}")
+        return found
+    try:
+        doc = json.loads(Path(coco).read_text())
+        found = [im["file_name"] for im in doc["images"]]
+    except FileNotFoundError:
+        raise DatasetError(f"COCO annotation file not found: {coco}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{coco} is not a COCO annotation file (needs images[].file_name): {exc}") from None
+    missing = [f for f in found if not (images / f).is_file()]
+    if missing:
+        raise DatasetError(f"{len(missing)} image(s) listed in {coco} are missing under {images}, e.g. {missing[0]}")
+    if not found:
+        raise DatasetError(f"{coco} lists no images")
+    return found
+
+
+def output_path(out: Path, corruption: str, severity: int, rel: str) -> Path:
+    """Where the corrupted copy of image `rel` goes."""
+    return out / corruption / str(severity) / rel
+
+
+def _render_one(job: tuple) -> tuple[str, int]:
+    images, out, rel, cells, seed, profile = job
+    todo = [(c, s) for c, s in cells if not output_path(out, c, s, rel).exists()]
+    if todo:
+        image = read_image(images / rel)
+        for c, s in todo:
+            write_image(output_path(out, c, s, rel), corrupt(image, c, s, seed=seed, image_id=rel, profile=profile))
+    return rel, len(todo)
+
+
+def prerender(
+    images: str | Path,
+    out: str | Path,
+    *,
+    corruptions: str | Sequence[str] = "benchmark",
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    seed: int = 0,
+    profile: str = "imagenet-c",
+    workers: int | None = None,
+    coco: str | Path | None = None,
+    progress: bool = True,
+) -> PrerenderResult:
+    """Write corrupted copies of every image for every (corruption, severity).
+
+    Example:
+        >>> prerender("val2017", "coco-c", corruptions="noise", severities=[1, 3])  # doctest: +SKIP
+    """
+    images, out = Path(images), Path(out)
+    cells = [(c, check_severity(s)) for c in names(corruptions) for s in sorted(set(severities))]
+    if not cells:
+        raise ConfigError("nothing to render: give --corruptions and --severities")
+    rels = list_images(images, Path(coco) if coco else None)
+    workers = max(1, workers or os.cpu_count() or 1)
+    result = PrerenderResult(out=out, images=len(rels), cells=cells)
+    if coco:
+        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(coco, out / "annotations" / Path(coco).name)
+    jobs = [(images, out, rel, cells, seed, profile) for rel in rels]
+    bar = _progress(len(rels) * len(cells), progress)
+    try:
+        for _, done in _map(jobs, workers):
+            result.written += done
+            result.skipped += len(cells) - done
+            bar.update(len(cells))
+    finally:
+        bar.close()
+    return result
+
+
+def _map(jobs: list[tuple], workers: int) -> Iterator[tuple[str, int]]:
+    if workers == 1:
+        yield from map(_render_one, jobs)
+        return
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(_render_one, jobs, chunksize=1)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="corrupting", disable=not enabled, dynamic_ncols=True)
