@@ -1,1 +1,8 @@
-"""Tasks: preprocessing per model spec, decoding of model outputs per convention, task metrics."""
+"""Tasks: preprocessing per model spec, decoding of model outputs per convention, model checks."""
+
+from audit.tasks.adapter import TaskAdapter, check_model
+from audit.tasks.preprocess import preprocess
+from audit.tasks.spec import resolve_spec
+from audit.tasks.types import Detections
+
+__all__ = ["Detections", "TaskAdapter", "check_model", "preprocess", "resolve_spec"]

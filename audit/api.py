@@ -1,0 +1,238 @@
+"""Everything `audit run` does, callable from Python: `run_audit(AuditConfig(...)) -> AuditResult`.
+
+Example:
+    >>> from audit.api import AuditConfig, run_audit
+    >>> result = run_audit(AuditConfig(model="model.onnx", task="coco", data="data/coco"))  # doctest: +SKIP
+    >>> result.summary["metrics"]["bbox_AP"]["rPC"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit import results
+from audit.cellstore import CellStore
+from audit.corruptions import get, names
+from audit.corruptions.api import check_severity
+from audit.datasets import open_dataset, task_type
+from audit.engines.base import open_engine
+from audit.environment import environment
+from audit.metrics import METRICS_INFO, PRIMARY_METRIC, make_metric, metric_names
+from audit.metrics.robustness import bootstrap_ci, summarize
+from audit.runner import LocalExecutor, PrepareContext, all_cells, run_cells
+from audit.tasks import TaskAdapter, check_model, resolve_spec
+
+
+@dataclass
+class AuditConfig:
+    """The settings of one audit (the `audit run` flags)."""
+
+    model: str
+    task: str
+    data: str
+    out: str | None = None
+    annotations: str | None = None
+    images: str | None = None
+    corruptions: str = "benchmark"
+    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    profile: str | None = None  # default: cifar-10-c for cifar10, imagenet-c otherwise
+    batch_size: int = 8
+    workers: int | None = None
+    seed: int = 0
+    limit: int | None = None
+    skip_bad: bool = False
+    resume: bool = False
+    provider: str = "cpu"
+    fp16: bool = False
+    trt_cache: str | None = None
+    threads: int | None = None
+    model_config: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # input_size, mean, std, output_convention, ...
+    num_classes: int | None = None
+    ignore_index: int = 255
+    cifar_c: str | None = None
+    fail_under_rpc: float | None = None
+    fail_under_mpc: float | None = None
+    bootstrap: int | None = None  # samples; default 1000 with --limit, none otherwise
+    examples: int = 3
+    report: bool = True
+    progress: bool = True
+
+
+@dataclass
+class AuditResult:
+    """Where the files are and the headline figures."""
+
+    out: Path
+    document: dict[str, Any]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.document["summary"]
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        return self.document["verdict"]
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_audit(config: AuditConfig) -> AuditResult:
+    """Audit `config.model` on `config.data` under the selected corruptions; write OUT/results.json.
+
+    A --fail-under gate that is not met shows in `result.verdict` (status "fail"); the CLI turns it
+    into exit code 2.
+    """
+    started = time.time()
+    ttype = task_type(config.task)
+    severities = sorted({check_severity(s) for s in config.severities})
+    corruptions = names(config.corruptions)
+    profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
+    dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
+                           num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
+                           skip_bad=config.skip_bad).subset(config.limit, config.seed)
+    engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
+                         threads=config.threads)
+    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, dataset.class_names)
+    adapter = TaskAdapter(spec, engine, getattr(dataset, "category_ids", None))
+    check_model(adapter, dataset.load_image(0), dataset.num_classes)
+    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine)
+
+    out = Path(config.out or f"runs/{Path(config.model).stem}-{config.task}")
+    store = CellStore(out)
+    model_hash = sha256_of(config.model)
+    manifest = {"model_sha256": model_hash, "task": config.task, "data": str(Path(config.data).resolve()),
+                "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "num_images": len(dataset),
+                "corruptions": corruptions, "severities": severities, "seed": config.seed, "profile": profile,
+                "limit": config.limit, "spec": spec.to_metadata()}
+    store.check_manifest(manifest, config.resume)
+
+    cells = all_cells(corruptions, severities)
+    todo = [c for c in cells if not store.has(c)]
+    context = PrepareContext(dataset, spec, config.seed, profile)
+    workers = config.workers if config.workers is not None else (os.cpu_count() or 1)
+    bar = _progress(len(todo) * len(dataset), config.progress)
+    try:
+        metrics = run_cells(todo, dataset=dataset, adapter=adapter, context=context, store=store,
+                            executor=LocalExecutor(workers), batch_size=config.batch_size if adapter.batchable else 1,
+                            with_masks=with_masks, on_images=bar.update)
+    finally:
+        bar.close()
+
+    records = [store.load(c)[0] for c in cells]
+    keys = metric_names(ttype, with_masks)
+    cell_docs = [{"corruption": r["corruption"], "group": "clean" if r["corruption"] == "clean" else get(r["corruption"]).group,
+                  "severity": r["severity"], "metrics": {k: r["metrics"].get(k) for k in keys},
+                  "num_images": r["num_images"], "seconds": r["seconds"]} for r in records]
+    summary = summarize(cell_docs, keys)
+    primary = PRIMARY_METRIC[ttype]
+    samples = config.bootstrap if config.bootstrap is not None else (1000 if config.limit else 0)
+    if samples and corruptions:
+        loaded = {c: metrics.get(c) or _restore(dataset, with_masks, store.load(c)[1]) for c in cells}
+        subset_cells = {c: m for c, m in loaded.items() if c[0] != "clean" and c[0] in names(summary["subset"] if summary["subset"] != "evaluated" else "all")}
+        summary["metrics"][primary]["ci"] = bootstrap_ci(loaded[("clean", 0)], subset_cells, primary, len(dataset),
+                                                         samples=samples, seed=config.seed)
+    verdict = _verdict(summary["metrics"][primary], config)
+    examples = []
+    if config.examples:
+        from audit.examples import pick_cells, write_examples
+
+        examples = write_examples(out, context, adapter, pick_cells(corruptions, severities), config.examples, config.seed)
+
+    doc = {
+        "kind": results.KIND, "schema_version": results.SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - started, 2), "status": "complete",
+        "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": model_hash,
+                  "format": "tensorrt" if Path(config.model).suffix in (".engine", ".plan", ".trt") else "onnx",
+                  "metadata": {**asdict(spec), "input_size": list(spec.input_size) if spec.input_size else None,
+                               "mean": list(spec.mean), "std": list(spec.std)}},
+        "task": {"name": config.task, "type": ttype, "primary_metric": primary,
+                 "metrics": {k: METRICS_INFO[k] for k in keys}, "class_names": dataset.class_names},
+        "engine": {"name": engine.info.name, "provider": engine.info.provider, "active_providers": engine.info.active_providers,
+                   "precision": engine.info.precision, "batch_size": config.batch_size if adapter.batchable else 1,
+                   "device": engine.info.device},
+        "dataset": {**dataset.describe(), "limit": config.limit, "subset_seed": config.seed if config.limit else None},
+        "corruption": {"profile": profile, "resolution": "original image resolution, before resize and normalisation",
+                       "source": "cifar-10-c npy" if dataset.prerendered() else "on-the-fly",
+                       "corruptions": corruptions, "severities": severities, "seed": config.seed},
+        "cells": cell_docs, "summary": summary,
+        "thresholds": {"fail_under_rpc": config.fail_under_rpc, "fail_under_mpc": config.fail_under_mpc},
+        "verdict": verdict, "examples": examples, "environment": environment(),
+        "files": {"cells_csv": "cells.csv"},
+    }
+    renderer = _report_renderer() if config.report else None
+    if renderer:
+        doc["files"]["report"] = "report.html"
+    results.write(doc, out / "results.json")
+    results.atomic_write_text(out / "cells.csv", _cells_csv(cell_docs, keys))
+    if renderer:
+        renderer([out / "results.json"], out / "report.html")
+    return AuditResult(out, doc)
+
+
+def _gives_masks(engine) -> bool:
+    return any(o.name.lower() == "masks" for o in engine.outputs)
+
+
+def _restore(dataset, with_masks: bool, state: dict):
+    metric = make_metric(dataset, with_masks=with_masks)
+    metric.load_state(state)
+    return metric
+
+
+def _verdict(figures: dict, config: AuditConfig) -> dict[str, Any]:
+    reasons, status = [], "none"
+    for name, limit, value in (("rPC", config.fail_under_rpc, figures.get("rPC")), ("mPC", config.fail_under_mpc, figures.get("mPC"))):
+        if limit is None:
+            continue
+        status = "pass" if status == "none" else status
+        if value is None or value < limit:
+            status = "fail"
+            shown = "undefined" if value is None else f"{value:.4f}"
+            reasons.append(f"{name} {shown} is under the required {limit:.4f}")
+        else:
+            reasons.append(f"{name} {value:.4f} meets {limit:.4f}")
+    return {"status": status, "reasons": reasons}
+
+
+def _cells_csv(cells: list[dict], keys: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["corruption", "group", "severity", "num_images", "seconds", *keys])
+    for c in cells:
+        writer.writerow([c["corruption"], c["group"], c["severity"], c["num_images"], c["seconds"],
+                         *("" if c["metrics"][k] is None else f"{c['metrics'][k]:.6f}" for k in keys)])
+    return buf.getvalue()
+
+
+def _report_renderer():
+    """reports.write_report when the reports package provides it (it ships with robustaudit)."""
+    try:
+        from reports import write_report
+    except ImportError:
+        return None
+    return write_report
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="auditing", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+
+
+__all__ = ["AuditConfig", "AuditResult", "run_audit"]

@@ -1,0 +1,81 @@
+"""The cell store: one atomically written file pair per finished cell, and the run manifest.
+
+OUT/cells/<corruption>-s<severity>.json holds the cell's metrics; the .npz beside it the metric's
+per-image state (for bootstrap and for recomputation). OUT/run.json records what the run is (model
+hash, data, corruption settings), so that `--resume` continues only the same audit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.errors import ConfigError
+from audit.results import atomic_write_text
+
+
+class CellStore:
+    """Finished cells under OUT/cells.
+
+    Example:
+        >>> store = CellStore("runs/a")  # doctest: +SKIP
+        >>> store.save(("fog", 3), {"metrics": {"top1": .5}}, {"hit1": np.zeros(3, bool)})  # doctest: +SKIP
+    """
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.folder = self.out / "cells"
+
+    @staticmethod
+    def key(cell: tuple[str, int]) -> str:
+        return f"{cell[0]}-s{cell[1]}"
+
+    def has(self, cell: tuple[str, int]) -> bool:
+        return (self.folder / f"{self.key(cell)}.json").is_file() and (self.folder / f"{self.key(cell)}.npz").is_file()
+
+    def save(self, cell: tuple[str, int], record: dict[str, Any], state: dict[str, np.ndarray]) -> None:
+        """Write the state first and the record last: a record on disk means a complete cell."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **state)
+        _atomic_write_bytes(self.folder / f"{self.key(cell)}.npz", buf.getvalue())
+        atomic_write_text(self.folder / f"{self.key(cell)}.json", json.dumps(record, allow_nan=False))
+
+    def load(self, cell: tuple[str, int]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        record = json.loads((self.folder / f"{self.key(cell)}.json").read_text())
+        with np.load(self.folder / f"{self.key(cell)}.npz", allow_pickle=False) as npz:
+            state = {k: npz[k] for k in npz.files}
+        return record, state
+
+    def check_manifest(self, manifest: dict[str, Any], resume: bool) -> None:
+        """Start a new run (OUT must be empty of cells) or resume the same one; write the manifest."""
+        path = self.out / "run.json"
+        if path.is_file():
+            if not resume:
+                raise ConfigError(f"{self.out} already holds an audit; use --resume to continue it or another --out")
+            old = json.loads(path.read_text())
+            diff = [k for k in sorted(set(old) | set(manifest)) if old.get(k) != manifest.get(k)]
+            if diff:
+                raise ConfigError(f"--resume: {self.out} holds a different audit ({', '.join(diff)} differ); use another --out")
+        elif self.folder.is_dir() and any(self.folder.iterdir()) and not resume:
+            raise ConfigError(f"{self.out} already holds cells; use --resume or another --out")
+        atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,33 @@
+"""Terminal rendering of a results document: the end-of-run summary table."""
+
+from __future__ import annotations
+
+import click
+
+
+def _pct(value) -> str:
+    return "  n/a" if value is None else f"{100 * value:5.1f}"
+
+
+def print_summary(doc: dict, out: str) -> None:
+    """Clean metric, mPC, rPC and the per-group figures, then where the files are."""
+    primary = doc["task"]["primary_metric"]
+    fig = doc["summary"]["metrics"][primary]
+    label = doc["task"]["metrics"][primary]["label"]
+    click.echo(f"\n{doc['model']['name']} on {doc['task']['name']} ({doc['dataset']['num_images']} images), {label} in %:")
+    click.echo(f"  clean P {_pct(fig['P'])}   mPC {_pct(fig['mPC'])}   rPC {_pct(fig['rPC'])}   "
+               f"({fig['cells']} cells, subset {doc['summary']['subset']})")
+    if fig.get("ci") and fig["ci"].get("mPC"):
+        lo, hi = fig["ci"]["mPC"]
+        click.echo(f"  mPC {int(100 * fig['ci']['level'])}% CI [{100 * lo:.1f}, {100 * hi:.1f}]")
+    if fig.get("rPC_note"):
+        click.echo(f"  note: {fig['rPC_note']}")
+    if fig["per_group"]:
+        click.echo(f"  {'group':8s} {'mPC':>6s} {'rPC':>6s} {'drop':>6s}")
+        for group, g in fig["per_group"].items():
+            click.echo(f"  {group:8s} {_pct(g['mPC']):>6s} {_pct(g['rPC']):>6s} {_pct(g['drop']):>6s}")
+    verdict = doc["verdict"]
+    if verdict["status"] != "none":
+        click.echo(f"  verdict: {verdict['status'].upper()}: " + "; ".join(verdict["reasons"]))
+    files = ", ".join(f"{out}/{name}" for name in ["results.json", *doc.get("files", {}).values()])
+    click.echo(f"  files: {files}")

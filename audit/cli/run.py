@@ -1,0 +1,78 @@
+"""`audit run`: the main job, a corruption audit of an ONNX model / TensorRT engine."""
+
+from __future__ import annotations
+
+import click
+
+from audit.cli.options import parse_int_list
+
+TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "classification"]
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind.")
+@click.option("--data", required=True, type=click.Path(path_type=str), help="Dataset root in its standard layout.")
+@click.option("--annotations", default=None, help="COCO json (default DATA/annotations/instances_val2017.json).")
+@click.option("--images", default=None, help="COCO image folder (default DATA/val2017).")
+@click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>].")
+@click.option("--corruptions", default="benchmark", show_default=True, help="Subset, group or names (see 'audit list corruptions').")
+@click.option("--severities", default="1,2,3,4,5", show_default=True)
+@click.option("--profile", type=click.Choice(["imagenet-c", "cifar-10-c"]), default=None,
+              help="Corruption constants [default: cifar-10-c for cifar10, else imagenet-c].")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=None, type=click.IntRange(min=0), help="Corruption worker processes [default: CPU count; 0: none].")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="ONNX Runtime intra-op threads.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Audit a seeded subset of N images (adds bootstrap CIs).")
+@click.option("--bootstrap", default=None, type=click.IntRange(min=0), help="Bootstrap samples for CIs [default: 1000 with --limit].")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable or missing images (counted in the results).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
+@click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "tensorrt"]))
+@click.option("--fp16", is_flag=True, help="TensorRT provider: build FP16 engines.")
+@click.option("--trt-cache", default=None, help="TensorRT provider: engine cache folder.")
+@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models).")
+@click.option("--input-size", nargs=2, type=int, default=None, help="Network input H W.")
+@click.option("--resize", type=click.Choice(["fixed", "keep_ratio", "letterbox", "none"]), default=None)
+@click.option("--mean", nargs=3, type=float, default=None, help="Per-channel mean on [0, 1] pixels.")
+@click.option("--std", nargs=3, type=float, default=None, help="Per-channel std on [0, 1] pixels.")
+@click.option("--channel-order", type=click.Choice(["RGB", "BGR"]), default=None)
+@click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
+@click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
+@click.option("--ignore-index", default=255, show_default=True, type=int)
+@click.option("--cifar-c", default=None, help="Folder of the published CIFAR-10-C .npy files.")
+@click.option("--fail-under-rpc", default=None, type=float, help="Exit 2 when rPC is under this (fraction, e.g. 0.6).")
+@click.option("--fail-under-mpc", default=None, type=float, help="Exit 2 when mPC is under this (fraction).")
+@click.option("--examples", default=3, show_default=True, type=click.IntRange(min=0), help="Example images in the report.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
+        limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, mean, std,
+        channel_order, output_convention, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
+        no_report, quiet):
+    """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
+
+    Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
+    OUT/cells.csv, OUT/report.html. Exit codes: 0 ok, 1 error, 2 a --fail-under gate failed.
+
+    Example:
+
+        audit run model.onnx --task coco --data data/coco --fail-under-rpc 0.5
+    """
+    from audit.api import AuditConfig, run_audit
+    from audit.cli.render import print_summary
+    from audit.errors import GateFailed
+
+    overrides = {"input_size": input_size or None, "resize": resize, "mean": mean or None, "std": std or None,
+                 "channel_order": channel_order, "output_convention": output_convention}
+    config = AuditConfig(model=model, task=task, data=data, out=out, annotations=annotations, images=images,
+                         corruptions=corruptions, severities=parse_int_list(severities, "--severities"), profile=profile,
+                         batch_size=batch_size, workers=workers, threads=threads, seed=seed, limit=limit,
+                         bootstrap=bootstrap, skip_bad=skip_bad, resume=resume, provider=provider, fp16=fp16,
+                         trt_cache=trt_cache, model_config=model_config, overrides=overrides, num_classes=num_classes,
+                         ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
+                         fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet)
+    result = run_audit(config)
+    print_summary(result.document, str(result.out))
+    if result.verdict["status"] == "fail":
+        raise GateFailed("robustness gate failed: " + "; ".join(result.verdict["reasons"]))

@@ -1,0 +1,60 @@
+"""Torch-free readers of the real dataset formats, and `open_dataset` to pick one by task.
+
+Example:
+    >>> ds = open_dataset("coco", "data/coco")  # doctest: +SKIP
+    >>> ds.image_id(0), ds.load_image(0).shape  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.datasets.base import Dataset
+from audit.datasets.classification import Cifar10, ImageFolder
+from audit.datasets.coco import CocoDataset
+from audit.datasets.segmentation import open_ade20k, open_segmentation_folder
+from audit.errors import ConfigError, DatasetError
+
+TASKS = {
+    "coco": "detection", "detection": "detection",
+    "ade20k": "segmentation", "segmentation": "segmentation",
+    "cifar10": "classification", "classification": "classification",
+}
+
+
+def task_type(task: str) -> str:
+    """The task type (classification, detection, segmentation) of a --task name."""
+    try:
+        return TASKS[task]
+    except KeyError:
+        raise ConfigError(f"unknown task '{task}'; valid: {', '.join(TASKS)}") from None
+
+
+def open_dataset(task: str, path: str | Path, *, annotations=None, images=None, num_classes=None, ignore_index=255,
+                 reduce_zero_label=None, cifar_c=None, skip_bad=False) -> Dataset:
+    """Open the dataset for `task` at `path` in its standard layout (or explicit annotations/images)."""
+    task_type(task)
+    root = Path(path)
+    if not root.exists():
+        raise DatasetError(f"data path not found: {root}")
+    if task in ("coco", "detection"):
+        ann = Path(annotations) if annotations else root / "annotations" / "instances_val2017.json"
+        img = Path(images) if images else root / "val2017"
+        ds = CocoDataset(ann, img, root)
+        if not skip_bad:
+            ds.check_files()
+    elif task == "ade20k":
+        ds = open_ade20k(root, ignore_index=ignore_index)
+    elif task == "segmentation":
+        ds = open_segmentation_folder(root, num_classes, ignore_index, bool(reduce_zero_label))
+    elif task == "cifar10":
+        ds = Cifar10(root, Path(cifar_c) if cifar_c else None)
+    else:
+        ds = ImageFolder(root)
+    if skip_bad and ds.format != "cifar10":
+        ds.drop_bad_images()
+    ds.check_not_empty()
+    return ds
+
+
+__all__ = ["Dataset", "TASKS", "open_dataset", "task_type"]

@@ -1,0 +1,79 @@
+"""Semantic segmentation datasets: the ADE20K layout and generic image / mask folders."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from audit.datasets.base import Dataset
+from audit.errors import DatasetError
+from audit.imageio import IMAGE_SUFFIXES
+
+
+class SegmentationFolder(Dataset):
+    """Images and same-stem PNG label maps. With `reduce_zero_label` (ADE20K), label 0 ("other")
+    becomes ignore_index and every other label k becomes k - 1.
+    """
+
+    format = "segfolder"
+    task_type = "segmentation"
+
+    def __init__(self, root, images: Path, masks: Path, class_names, ignore_index: int = 255, reduce_zero_label: bool = False):
+        super().__init__(root, class_names)
+        self.ignore_index = ignore_index
+        self.reduce_zero_label = reduce_zero_label
+        for folder, what in ((images, "image"), (masks, "mask")):
+            if not folder.is_dir():
+                raise DatasetError(f"{what} folder not found: {folder}")
+        mask_by_stem = {p.stem: p for p in masks.rglob("*.png")}
+        for img in sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            rel = img.relative_to(images).as_posix()
+            if img.stem not in mask_by_stem:
+                raise DatasetError(f"no label map for {rel} in {masks} (expected {img.stem}.png)")
+            self._items.append({"id": rel, "path": img, "mask": mask_by_stem[img.stem]})
+
+    def target(self, index: int) -> np.ndarray:
+        item = self._items[index]
+        try:
+            with Image.open(item["mask"]) as m:
+                labels = np.asarray(m).astype(np.int64)
+        except OSError as exc:
+            raise DatasetError(f"cannot read label map {item['mask']} ({exc})") from None
+        if labels.ndim != 2:
+            raise DatasetError(f"label map {item['mask']} has shape {labels.shape}; expected a single-channel PNG")
+        if self.reduce_zero_label:
+            labels = np.where(labels == 0, self.ignore_index, labels - 1)
+            labels[labels == self.ignore_index - 1] = self.ignore_index
+        bad = (labels != self.ignore_index) & ((labels < 0) | (labels >= self.num_classes))
+        if bad.any():
+            raise DatasetError(f"label map {item['mask']} has label {int(labels[bad][0])} outside 0..{self.num_classes - 1}; check --num-classes")
+        return labels
+
+
+def open_ade20k(root: Path, split: str = "validation", ignore_index: int = 255) -> SegmentationFolder:
+    """ADEChallengeData2016: images/<split>/*.jpg, annotations/<split>/*.png, label 0 ignored."""
+    names = _ade_names(root)
+    ds = SegmentationFolder(root, root / "images" / split, root / "annotations" / split, names,
+                            ignore_index=ignore_index, reduce_zero_label=True)
+    ds.format = "ade20k"
+    return ds
+
+
+def _ade_names(root: Path) -> list[str]:
+    info = root / "objectInfo150.csv"
+    if info.is_file():
+        with info.open(newline="") as fh:
+            return [row["Name"].split(";")[0] for row in csv.DictReader(fh)]
+    return [f"class_{k}" for k in range(150)]
+
+
+def open_segmentation_folder(root: Path, num_classes: int | None, ignore_index: int = 255,
+                             reduce_zero_label: bool = False) -> SegmentationFolder:
+    """Generic layout root/images + root/masks (same stems, PNG label maps)."""
+    if num_classes is None:
+        raise DatasetError("--task segmentation needs --num-classes (the model's class count)")
+    return SegmentationFolder(root, root / "images", root / "masks", [f"class_{k}" for k in range(num_classes)],
+                              ignore_index=ignore_index, reduce_zero_label=reduce_zero_label)

@@ -1,0 +1,158 @@
+"""Output conventions: decode a model's raw outputs into predictions, one decoder per convention.
+
+Decoders take the engine outputs for a batch, the per-image preprocessing metas and a context
+(label -> category mapping, score / NMS thresholds) and return one prediction per image:
+classification float scores [C]; segmentation int label map [H, W]; detection `Detections`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from audit.errors import ModelError
+from audit.modelspec import OUTPUT_CONVENTIONS
+from audit.registry import Registry
+from audit.tasks.preprocess import boxes_to_original, map_to_original
+from audit.tasks.types import Detections
+
+
+@dataclass
+class DecodeContext:
+    """What decoders need besides the outputs."""
+
+    label_to_category: list[int | None] | None = None
+    score_threshold: float = 0.001
+    nms_iou: float = 0.7
+    max_detections: int = 100
+    mask_threshold: float = 0.5
+
+    def categories(self, labels: np.ndarray) -> np.ndarray:
+        if self.label_to_category is None:
+            return labels.astype(np.int64)
+        table = self.label_to_category
+        bad = labels[(labels < 0) | (labels >= len(table))]
+        if bad.size:
+            raise ModelError(f"the model predicted label {int(bad[0])}, outside its {len(table)} classes; check class_names / label_to_category")
+        return np.array([-1 if table[l] is None else table[l] for l in labels], np.int64)
+
+
+Decoder = Callable[[list[np.ndarray], list[dict], DecodeContext, list[str]], list]
+CONVENTIONS: Registry[Decoder] = Registry("output convention")
+
+
+def _rank(out: np.ndarray, ranks: tuple[int, ...], what: str, convention: str) -> None:
+    if out.ndim not in ranks:
+        raise ModelError(f"model output {what} has shape {list(out.shape)} but convention {convention} expects rank "
+                         f"{' or '.join(map(str, ranks))}; give --output-convention or --model-config")
+
+
+@CONVENTIONS.register("classification_logits")
+def _classification(outputs, metas, ctx, names):
+    out = outputs[0]
+    _rank(out, (2,), "0", "classification_logits")
+    if out.shape[0] != len(metas):
+        raise ModelError(f"model output 0 has {out.shape[0]} rows for a batch of {len(metas)} images")
+    return [row.astype(np.float32) for row in out]
+
+
+@CONVENTIONS.register("segmentation_logits")
+def _seg_logits(outputs, metas, ctx, names):
+    out = outputs[0]
+    _rank(out, (4,), "0", "segmentation_logits [N, C, H, W]")
+    preds = []
+    for logits, meta in zip(out, metas):
+        # resize the logits (bilinear) to the original size, then argmax: better than resizing labels
+        up = map_to_original(np.ascontiguousarray(logits.transpose(1, 2, 0), dtype=np.float32), meta, nearest=False)
+        preds.append(up.argmax(axis=-1).astype(np.int64))
+    return preds
+
+
+@CONVENTIONS.register("segmentation_labels")
+def _seg_labels(outputs, metas, ctx, names):
+    out = outputs[0]
+    _rank(out, (3, 4), "0", "segmentation_labels [N, H, W]")
+    out = out[:, 0] if out.ndim == 4 else out
+    return [map_to_original(lab.astype(np.int32), meta, nearest=True).astype(np.int64) for lab, meta in zip(out, metas)]
+
+
+def _by_name(outputs: list[np.ndarray], names: list[str], wanted: list[str]) -> list[np.ndarray | None]:
+    lowered = [n.lower() for n in names]
+    if all(w in lowered for w in wanted[:3]):
+        return [outputs[lowered.index(w)] if w in lowered else None for w in wanted]
+    return [outputs[i] if i < len(outputs) else None for i in range(len(wanted))]
+
+
+@CONVENTIONS.register("torchvision_detection")
+def _torchvision(outputs, metas, ctx, names):
+    boxes, labels, scores, masks = _by_name(outputs, names, ["boxes", "labels", "scores", "masks"])
+    if boxes is None or labels is None or scores is None:
+        raise ModelError(f"convention torchvision_detection expects outputs boxes, labels, scores[, masks]; the model has {names}")
+    _rank(boxes, (2,), "boxes", "torchvision_detection [K, 4]")
+    meta = metas[0]
+    keep = scores >= ctx.score_threshold
+    det_masks = None
+    if masks is not None:
+        m = masks[keep][:, 0] if masks.ndim == 4 else masks[keep]
+        det_masks = np.stack([map_to_original(x.astype(np.float32), meta, nearest=False) >= ctx.mask_threshold for x in m]) \
+            if len(m) else np.zeros((0, *meta["orig"]), bool)
+    lab = labels[keep].astype(np.int64)
+    return [Detections(boxes_to_original(boxes[keep], meta), scores[keep].astype(np.float32), lab, ctx.categories(lab), det_masks)]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression; indices kept, by decreasing score."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = boxes.T
+    area = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.maximum(0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
+        h = np.maximum(0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
+        inter = w * h
+        order = rest[inter / np.maximum(area[i] + area[rest] - inter, 1e-9) <= iou]
+    return np.asarray(keep, np.int64)
+
+
+@CONVENTIONS.register("yolov8")
+def _yolov8(outputs, metas, ctx, names):
+    out = outputs[0]
+    _rank(out, (3,), "0", "yolov8 [N, 4 + C, A]")
+    preds = []
+    for raw, meta in zip(out, metas):
+        cand = raw.T  # [A, 4 + C]
+        cls_scores = cand[:, 4:]
+        labels, scores = cls_scores.argmax(1), cls_scores.max(1)
+        keep = scores >= ctx.score_threshold
+        cxcywh, labels, scores = cand[keep, :4], labels[keep], scores[keep]
+        boxes = np.concatenate([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], axis=1)
+        kept = [idx for c in np.unique(labels) for idx in np.flatnonzero(labels == c)[nms(boxes[labels == c], scores[labels == c], ctx.nms_iou)]]
+        kept = np.asarray(sorted(kept, key=lambda i: -scores[i])[: ctx.max_detections], np.int64)
+        lab = labels[kept].astype(np.int64)
+        preds.append(Detections(boxes_to_original(boxes[kept], meta), scores[kept].astype(np.float32), lab, ctx.categories(lab)))
+    return preds
+
+
+@CONVENTIONS.register("mmdeploy")
+def _mmdeploy(outputs, metas, ctx, names):
+    dets, labels, masks = _by_name(outputs, names, ["dets", "labels", "masks"])
+    if dets is None or labels is None:
+        raise ModelError(f"convention mmdeploy expects outputs dets [1,K,5] and labels [1,K]; the model has {names}")
+    _rank(dets, (3,), "dets", "mmdeploy [N, K, 5]")
+    preds = []
+    for i, meta in enumerate(metas):
+        d, lab = dets[i], labels[i].astype(np.int64)
+        keep = d[:, 4] >= ctx.score_threshold
+        det_masks = None
+        if masks is not None:
+            det_masks = np.stack([map_to_original(m.astype(np.float32), meta, nearest=False) >= ctx.mask_threshold
+                                  for m in masks[i][keep]]) if keep.any() else np.zeros((0, *meta["orig"]), bool)
+        preds.append(Detections(boxes_to_original(d[keep, :4], meta), d[keep, 4].astype(np.float32), lab[keep],
+                                ctx.categories(lab[keep]), det_masks))
+    return preds
+
+

@@ -1,0 +1,1 @@
+"""Test helpers: tiny models trained or built in the tests and exported to ONNX."""

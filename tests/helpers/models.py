@@ -1,0 +1,102 @@
+"""Tiny ONNX models for the audit tests, trained for a few steps on the synthetic shapes data.
+
+Built with torch (the `train` extra, installed for the tests); cached per session by the fixtures
+in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audit import synthetic
+
+
+def _torch():
+    import torch
+
+    torch.manual_seed(0)
+    return torch
+
+
+def train_classifier(path: Path, steps: int = 150, size: int = 32) -> Path:
+    """A small CNN that learns the 4 shapes (well above chance), exported with a dynamic batch."""
+    torch = _torch()
+    nn = torch.nn
+    rng = np.random.default_rng(0)
+    labels = np.arange(512) % len(synthetic.SHAPES)
+    images = np.stack([synthetic.draw_scene(rng, size, size, 1, [k])[0] for k in labels])
+    x = torch.tensor(images).permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1)
+    y = torch.tensor(labels)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, len(synthetic.SHAPES)))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(steps):
+        idx = torch.randint(0, len(x), (64,))
+        loss = nn.functional.cross_entropy(model((x[idx] - mean) / std), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+    return path
+
+
+def train_segmenter(path: Path, steps: int = 120, size: tuple[int, int] = (48, 64)) -> Path:
+    """A small fully convolutional segmenter for shapes vs background (5 classes incl. 'other' 0).
+
+    Trained on labels with ADE20K's reduce_zero_label semantics: outputs 4 classes (shape k), the
+    background is ignored.
+    """
+    torch = _torch()
+    nn = torch.nn
+    rng = np.random.default_rng(1)
+    scenes = [synthetic.draw_scene(rng, size[0], size[1], 2) for _ in range(96)]
+    x = torch.tensor(np.stack([s[0] for s in scenes])).permute(0, 3, 1, 2).float() / 255
+    y = np.full((len(scenes), *size), 255, np.int64)
+    for i, (_, inst) in enumerate(scenes):
+        for obj in inst:
+            y[i][obj.mask] = obj.label
+    y = torch.tensor(y)
+    model = nn.Sequential(nn.Conv2d(3, 24, 3, padding=1), nn.ReLU(), nn.Conv2d(24, 24, 3, padding=2, dilation=2), nn.ReLU(),
+                          nn.Conv2d(24, 24, 3, padding=4, dilation=4), nn.ReLU(), nn.Conv2d(24, len(synthetic.SHAPES), 1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (16,))
+        loss = nn.functional.cross_entropy(model((x[idx] - 0.5) / 0.25), y[idx], ignore_index=255)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, *size),), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}},
+                      opset_version=17, dynamo=False)
+    return path
+
+
+def torchvision_detector(path: Path, num_classes: int = len(synthetic.SHAPES) + 1, masks: bool = False) -> Path:
+    """A randomly initialised torchvision Faster / Mask R-CNN (MobileNet, small sizes), exported with
+    the TorchScript-based exporter as a foreign model (no robustaudit metadata)."""
+    torch = _torch()
+    from torchvision.models import detection
+
+    if masks:
+        from torchvision.models.detection.backbone_utils import mobilenet_backbone
+
+        backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=6)
+        model = detection.MaskRCNN(backbone, num_classes=num_classes, min_size=96, max_size=128,
+                                   box_score_thresh=0.0, box_detections_per_img=20)
+    else:
+        model = detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None, num_classes=num_classes,
+                                                                min_size=96, max_size=128, box_score_thresh=0.0,
+                                                                box_detections_per_img=20)
+    model.eval()
+    names = ["boxes", "labels", "scores"] + (["masks"] if masks else [])
+    torch.onnx.export(model, ([torch.rand(3, 96, 128)],), str(path), input_names=["image"], output_names=names,
+                      dynamic_axes={"image": {1: "h", 2: "w"}, **{n: {0: "k"} for n in names}},
+                      opset_version=17, dynamo=False)
+    return path
