@@ -1,4 +1,58 @@
 """Reports: results document(s) -> one self-contained HTML file, or a Markdown summary.
 
-Reads the results document of `audit run` and imports nothing else of robustaudit.
+Reads the results document of `audit run` and imports nothing else of robustaudit, so anyone holding
+results.json files can render them. Public API:
+
+- `write_report(results_paths, out, fmt="html", title=None) -> Path`
+- `render_html(runs, title) -> str`, `render_markdown(runs, title) -> str`
+- `load_run(path) -> Run`; bad input raises `ReportInputError` (a `ValueError`) with a one-line message.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.html import render_html
+from reports.load import ReportInputError, Run, load_run
+from reports.markdown import render_markdown
+
+__all__ = ["ReportInputError", "Run", "load_run", "render_html", "render_markdown", "write_report", "load_runs"]
+
+FORMATS = ("html", "md")
+
+
+def load_runs(results_paths: list[str | Path]) -> list[Run]:
+    """Load several results documents; labels are made unique so runs can be told apart."""
+    if not results_paths:
+        raise ReportInputError("no results document given; pass one or more results.json files")
+    runs = [load_run(p) for p in results_paths]
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+        if seen[run.label] > 1:
+            run.label = f"{run.label} ({seen[run.label]})"
+    return runs
+
+
+def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "html", title: str | None = None) -> Path:
+    """Render results document(s) and write the report; `out` is a file, or a folder (-> report.html / report.md).
+
+    Example:
+        >>> write_report(["out/results.json"], "out")  # doctest: +SKIP
+        PosixPath('out/report.html')
+    """
+    if fmt not in FORMATS:
+        raise ReportInputError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if isinstance(results_paths, (str, Path)):
+        results_paths = [results_paths]
+    runs = load_runs(list(results_paths))
+    out = Path(out)
+    if out.is_dir() or (not out.suffix and not out.exists()):
+        out = out / f"report.{fmt}"
+    heading = title or ("Robustness audit" if len(runs) == 1 else "Robustness comparison")
+    text = render_html(runs, heading) if fmt == "html" else render_markdown(runs, heading)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)  # atomic: a reader never sees half a report
+    return out

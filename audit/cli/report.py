@@ -1,0 +1,31 @@
+"""`audit report`: render results.json file(s) as one self-contained HTML report or a Markdown summary."""
+
+from __future__ import annotations
+
+import click
+
+from audit.errors import ResultsError
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=str),
+              help="Report file to write (or a folder: OUT/report.html / OUT/report.md).")
+@click.option("--format", "fmt", default="html", show_default=True, type=click.Choice(["html", "md"]),
+              help="html: one self-contained file; md: a Markdown summary for CI step summaries.")
+@click.option("--title", default=None, help="Title of the report [default: 'Robustness audit' / 'Robustness comparison'].")
+def report(results, out, fmt, title):
+    """Render one run, or several side by side (models, engines, precisions) with their differences.
+
+    Example:
+
+        audit report fp32/results.json int8/results.json -o compare.html
+    """
+    from reports import ReportInputError, write_report
+
+    try:
+        path = write_report(list(results), out, fmt=fmt, title=title)
+    except ReportInputError as exc:
+        # reports/ stays independent of audit; its input errors are the CLI's ResultsError
+        raise ResultsError(str(exc)) from None
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

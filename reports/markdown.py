@@ -1,0 +1,76 @@
+"""The Markdown summary (`--format md`) for CI step summaries: verdict, headline figures, per-group
+table, worst corruptions, and a comparison table for several runs.
+
+Markdown is rendered as HTML by CI hosts, so table cells are escaped (pipes, angle brackets).
+"""
+
+from __future__ import annotations
+
+from reports.compare import deltas
+from reports.fmt import ci_text, drop_of, is_num, pct, pp
+from reports.load import GROUPS, Run
+from reports.sections import VERDICT_TEXT, group_rows
+
+
+def md(value: object) -> str:
+    """Escape a value for a Markdown table cell or line (no HTML, no pipes, one line)."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
+
+
+def render_markdown(runs: list[Run], title: str = "Robustness audit") -> str:
+    """A Markdown summary of one or several runs.
+
+    Example:
+        >>> print(render_markdown([load_run("out/results.json")]))  # doctest: +SKIP
+        # Robustness audit
+        ...
+    """
+    lines = [f"# {md(title)}", ""]
+    if len(runs) > 1:
+        lines += _comparison(runs)
+    for run in runs:
+        lines += _run(run, heading=len(runs) > 1)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _run(run: Run, heading: bool) -> list[str]:
+    s = run.summary or run.holdout
+    status = run.doc.get("verdict", {}).get("status", "none")
+    reasons = run.doc.get("verdict", {}).get("reasons") or []
+    out = [f"## {md(run.label)}", ""] if heading else []
+    out += [f"**Verdict: {VERDICT_TEXT.get(status, md(status))}**" + (f" — {md('; '.join(reasons))}" if reasons else ""), ""]
+    rpc = pct(s.get("rPC")) + ci_text(s.get("ci"), "rPC") if is_num(s.get("rPC")) else f"– ({md(s.get('rPC_note') or 'undefined')})"
+    out += [f"- clean {md(run.metric_label)}: **{pct(run.clean())}{ci_text(s.get('ci'), 'P')}**",
+            f"- mPC: **{pct(s.get('mPC'))}{ci_text(s.get('ci'), 'mPC')}**", f"- rPC: **{rpc}**",
+            f"- model: {md(run.doc.get('model', {}).get('name'))}; task: {md(run.doc.get('task', {}).get('name'))}; "
+            f"data: {md(run.doc.get('dataset', {}).get('path'))} ({run.doc.get('dataset', {}).get('num_images')} images)"]
+    if run.doc.get("status") == "partial":
+        out.append("- status: **partial** (some cells missing)")
+    out.append("")
+    groups = group_rows(run)
+    if groups:
+        out += ["| group | mPC | rPC | drop |", "|---|---:|---:|---:|"]
+        out += [f"| {md(g)} | {pct(e.get('mPC'))} | {pct(e.get('rPC'))} | {pct(drop_of(e))} |" for g, e in groups]
+        out.append("")
+    worst = sorted(((n, e) for n, e in (run.summary.get("per_corruption") or {}).items() if is_num(drop_of(e))),
+                   key=lambda item: -drop_of(item[1]))[:5]
+    if worst:
+        out += ["Worst corruptions:", "", "| corruption | mean | drop | worst severity |", "|---|---:|---:|---:|"]
+        out += [f"| {md(n)} | {pct(e.get('mean'))} | {pct(drop_of(e))} | {md(e.get('worst_severity', '–'))} |" for n, e in worst]
+        out.append("")
+    return out
+
+
+def _comparison(runs: list[Run]) -> list[str]:
+    out = ["## Comparison", "", "| run | verdict | clean | mPC | rPC | " + " | ".join(f"{g} drop" for g in GROUPS) + " |",
+           "|---|---|---:|---:|---:|" + "---:|" * len(GROUPS)]
+    for r in runs:
+        pg = r.summary.get("per_group") or {}
+        status = r.doc.get("verdict", {}).get("status", "none")
+        out.append(f"| {md(r.label)} | {VERDICT_TEXT.get(status, md(status))} | {pct(r.clean())} | {pct(r.summary.get('mPC'))} | "
+                   f"{pct(r.summary.get('rPC'))} | " + " | ".join(pct(drop_of(pg.get(g))) for g in GROUPS) + " |")
+    out.append("")
+    for d in deltas(runs):
+        out.append(f"- {md(d.other.label)} vs {md(d.base.label)}: Δ clean {pp(d.clean)}, Δ mPC {pp(d.mpc)}, Δ rPC {pp(d.rpc)}")
+    return out + [""]

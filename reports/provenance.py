@@ -1,0 +1,53 @@
+"""Section 6: provenance of a run, everything needed to reproduce or trust it.
+
+Model file and hash, engine and precision, data and subset, corruption profile and resolution, seed,
+software versions, machine, duration and date, as a definition list (escaped values).
+"""
+
+from __future__ import annotations
+
+from reports.fmt import DASH, esc, is_num
+from reports.load import Run
+
+
+def provenance_rows(run: Run) -> list[tuple[str, str]]:
+    """(label, plain value) pairs of a run's provenance; missing values become a dash."""
+    d = run.doc
+    model, engine, ds, cor, env = (d.get(k) or {} for k in ("model", "engine", "dataset", "corruption", "environment"))
+    subset = DASH
+    if ds.get("limit") is not None:
+        subset = f"limit {ds.get('limit')} images, subset seed {ds.get('subset_seed', DASH)}"
+    elif "limit" in ds:
+        subset = "all images"
+    packages = ", ".join(f"{k} {v or DASH}" for k, v in sorted((env.get("packages") or {}).items()))
+    duration = d.get("duration_s")
+    return [
+        ("model file", f"{model.get('path', DASH)} ({model.get('format', DASH)})"),
+        ("model sha256", model.get("sha256") or DASH),
+        ("engine", f"{engine.get('name', DASH)}, provider {engine.get('provider', DASH)}"
+                   + (f" ({', '.join(map(str, engine['active_providers']))})" if engine.get("active_providers") else "")),
+        ("precision", engine.get("precision") or DASH),
+        ("device / batch", f"{engine.get('device') or DASH} / {engine.get('batch_size', DASH)}"),
+        ("dataset", f"{ds.get('format', DASH)}: {ds.get('path', DASH)}"),
+        ("images per cell", str(ds.get("num_images", DASH))),
+        ("subset", subset),
+        ("skipped images", str(ds.get("num_skipped", len(ds.get("skipped") or [])))),
+        ("corruption profile", cor.get("profile") or DASH),
+        ("corrupted at", cor.get("resolution") or DASH),
+        ("corruption source", cor.get("source") or DASH),
+        ("corruptions / severities", f"{len(cor.get('corruptions') or [])} / {', '.join(map(str, cor.get('severities') or []))}"),
+        ("seed", str(cor.get("seed", DASH))),
+        ("status", str(d.get("status", DASH))),
+        ("robustaudit / python", f"{env.get('robustaudit', DASH)} / {env.get('python', DASH)}"),
+        ("packages", packages or DASH),
+        ("machine", f"{env.get('machine', DASH)}, {env.get('platform', DASH)}, {env.get('cpu_count') or DASH} CPUs"),
+        ("duration", f"{duration:.1f} s" if is_num(duration) else DASH),
+        ("date", str(d.get("created", DASH))),
+        ("results file", run.source or DASH),
+    ]
+
+
+def provenance(run: Run, anchor: str) -> str:
+    """The provenance section as an escaped definition list."""
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in provenance_rows(run))
+    return f'<section id="{anchor}-provenance"><h3>Provenance</h3><dl class="prov">{items}</dl></section>'
