@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 SHAPES = ("circle", "square", "triangle", "cross")
+# Each class has a base colour (jittered per object) as well as a shape, so tiny models learn fast.
+BASE_COLOURS = np.array([[220, 60, 50], [50, 170, 70], [60, 90, 220], [230, 200, 40]], np.float32)
 # COCO-style non-contiguous category ids, so that label -> category mapping is exercised.
 CATEGORY_IDS = (1, 3, 7, 12)
 
@@ -82,12 +84,12 @@ def draw_scene(
     instances: list[Instance] = []
     for k in range(n_objects):
         label = int(labels[k]) if labels is not None else int(rng.integers(len(SHAPES)))
-        r = rng.uniform(0.18, 0.3) * min(h, w) if n_objects == 1 else rng.uniform(0.1, 0.2) * min(h, w)
+        r = rng.uniform(0.25, 0.4) * min(h, w) if n_objects == 1 else rng.uniform(0.12, 0.22) * min(h, w)
         cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
         mask = _shape_mask(label, h, w, cx, cy, r, rng.uniform(0, 90)) & ~occupied
         if mask.sum() < 12:
             continue
-        colour = rng.uniform(0, 255, size=3).astype(np.float32)
+        colour = np.clip(BASE_COLOURS[label] + rng.uniform(-45, 45, size=3), 0, 255).astype(np.float32)
         stripes = 25 * np.sin(np.arange(w, dtype=np.float32) / rng.uniform(1.5, 4.0))[None, :, None]
         img = np.where(mask[..., None], colour + stripes, img)
         occupied |= mask

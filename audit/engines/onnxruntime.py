@@ -49,7 +49,8 @@ class OrtEngine:
         providers: list = [(wanted, self._provider_options(provider, fp16, cache_dir, device_id))]
         if provider == "tensorrt":
             providers.append(("CUDAExecutionProvider", {"device_id": device_id}))
-        providers.append("CPUExecutionProvider")
+        if wanted != "CPUExecutionProvider":
+            providers.append("CPUExecutionProvider")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad models
