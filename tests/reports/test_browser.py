@@ -49,3 +49,11 @@ def test_missing_chromium_fails_with_instructions_or_skips(monkeypatch):
     monkeypatch.setenv("ROBUSTAUDIT_SKIP_BROWSER", "1")
     with pytest.raises(pytest.skip.Exception):
         browser.chromium()
+
+
+def test_prints_to_pdf(comparison_html, tmp_path):
+    pdf = tmp_path / "report.pdf"
+    result = browser.run(comparison_html, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    assert pdf.exists(), result.stderr[-500:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type/Page") + data.count(b"/Type /Page ") >= 1

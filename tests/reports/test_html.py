@@ -120,3 +120,23 @@ def _clean_only(tmp_path, doc):
 
 def test_print_stylesheet(page):
     assert "@media print" in page and "break-inside: avoid" in page
+
+
+def test_label_maps_classes_and_escaping_paths(tmp_path):
+    """Label-map overlays and top classes render; an image path leaving the results folder is refused."""
+    from PIL import Image
+
+    path = make_results(tmp_path / "seg", examples=1)
+    doc = json.loads(path.read_text())
+    Image.new("RGBA", (256, 192), (230, 25, 75, 140)).save(tmp_path / "seg" / "examples" / "overlay.png")
+    (tmp_path / "secret.png").write_bytes((tmp_path / "seg" / doc["examples"][0]["image"]).read_bytes())
+    doc["examples"][0]["prediction"] = {"type": "label_map", "overlay": "examples/overlay.png"}
+    doc["examples"][1]["prediction"] = {"type": "classes", "top": [{"label": HOSTILE, "score": 0.625}, {"label": "cat", "score": None}]}
+    doc["examples"][1]["ground_truth"] = {"type": "label", "label": "dog"}
+    doc["examples"][2]["image"] = "../secret.png"
+    path.write_text(json.dumps(doc))
+    page = write_report([path], tmp_path / "seg.html").read_text()
+    assert 'opacity="0.55"' in page and page.count("data:image/png") == 1  # the RGBA overlay keeps its alpha
+    assert page.count("data:image/jpeg") == 9  # photo thumbnails re-encoded as JPEG
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <span class='num'>62.5%</span>" in page and "truth: dog" in page
+    assert page.count("image not available") == 1
