@@ -22,7 +22,12 @@ FORMATS = ("html", "md")
 
 
 def load_runs(results_paths: list[str | Path]) -> list[Run]:
-    """Load several results documents; labels are made unique so runs can be told apart."""
+    """Load several results documents; labels are made unique so runs can be told apart.
+
+    Example:
+        >>> [r.label for r in load_runs(["a/results.json", "a/results.json"])]  # doctest: +SKIP
+        ['net · onnxruntime fp32', 'net · onnxruntime fp32 (2)']
+    """
     if not results_paths:
         raise ReportInputError("no results document given; pass one or more results.json files")
     runs = [load_run(p) for p in results_paths]

@@ -26,7 +26,12 @@ class Delta:
 
 
 def model_key(run: Run) -> tuple[str, str, str, str]:
-    """Same model (by source hash, else name) on the same task and data: what makes runs comparable."""
+    """Same model (by source hash, else name) on the same task and data: what makes runs comparable.
+
+    Example:
+        >>> model_key(load_run("int8/results.json"))  # doctest: +SKIP
+        ('sha256:abab...', 'coco', 'coco', 'data/coco')
+    """
     doc = run.doc
     provenance = (doc.get("model", {}).get("metadata") or {}).get("provenance") or {}
     ident = provenance.get("source_sha256") if isinstance(provenance, dict) else None
@@ -36,7 +41,12 @@ def model_key(run: Run) -> tuple[str, str, str, str]:
 
 
 def families(runs: list[Run]) -> list[list[Run]]:
-    """Groups of two or more runs that audit the same model on the same task and data."""
+    """Groups of two or more runs that audit the same model on the same task and data.
+
+    Example:
+        >>> [len(f) for f in families(load_runs(["a.json", "b.json", "c.json"]))]  # doctest: +SKIP
+        [2]
+    """
     groups: dict[tuple[str, str, str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault(model_key(run), []).append(run)

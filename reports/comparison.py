@@ -13,7 +13,12 @@ from reports.svg import SERIES, scatter
 
 
 def comparison(runs: list[Run]) -> str:
-    """The comparison section (empty string for a single run)."""
+    """The comparison section (empty string for a single run).
+
+    Example:
+        >>> comparison([load_run("out/results.json")])  # one run: nothing to compare  # doctest: +SKIP
+        ''
+    """
     if len(runs) < 2:
         return ""
     metric = runs[0].metric_label if len({r.metric for r in runs}) == 1 else "primary metric"

@@ -13,7 +13,11 @@ from reports.svg import SERIES
 
 
 def examples(run: Run, anchor: str, budget: ImageBudget) -> str:
-    """The examples section: one row per image, one figure per (corruption, severity)."""
+    """The examples section: one row per image, one figure per (corruption, severity).
+
+    Example:
+        >>> html = examples(load_run("out/results.json"), "run1", ImageBudget(4_000_000))  # doctest: +SKIP
+    """
     items = [e for e in run.doc.get("examples") or [] if isinstance(e, dict)]
     if not items:
         return f'<section id="{anchor}-examples"><h3>Examples</h3><p class="muted">No example images in these results.</p></section>'

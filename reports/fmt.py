@@ -23,7 +23,12 @@ def esc(value: Any) -> str:
 
 
 def is_num(value: Any) -> bool:
-    """True for real numbers (bool excluded), False for None and anything else."""
+    """True for real numbers (bool excluded), False for None and anything else.
+
+    Example:
+        >>> is_num(0.5), is_num(None), is_num(True)
+        (True, False, False)
+    """
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -40,12 +45,22 @@ def pct(value: Any, signed: bool = False) -> str:
 
 
 def pp(value: Any) -> str:
-    """A difference of two fractions in percentage points ('+1.3 pp'), or a dash."""
+    """A difference of two fractions in percentage points ('+1.3 pp'), or a dash.
+
+    Example:
+        >>> pp(-0.0213)
+        '-2.1 pp'
+    """
     return DASH if not is_num(value) else f"{value * 100:+.1f} pp"
 
 
 def ci_text(ci: dict | None, key: str) -> str:
-    """' [39.8, 42.7]' for a CI of `key` in percent, or '' when the results carry none."""
+    """' [39.8, 42.7]' for a CI of `key` in percent, or '' when the results carry none.
+
+    Example:
+        >>> ci_text({"mPC": [0.398, 0.427]}, "mPC")
+        ' [39.8, 42.7]'
+    """
     if not isinstance(ci, dict):
         return ""
     bounds = ci.get(key)
@@ -55,7 +70,12 @@ def ci_text(ci: dict | None, key: str) -> str:
 
 
 def drop_of(entry: dict | None) -> float | None:
-    """Performance drop 1 - rPC of a summary entry (its 'drop' if given)."""
+    """Performance drop 1 - rPC of a summary entry (its 'drop' if given).
+
+    Example:
+        >>> round(drop_of({"rPC": 0.8}), 3), drop_of({"rPC": None})
+        (0.2, None)
+    """
     if not isinstance(entry, dict):
         return None
     if is_num(entry.get("drop")):
@@ -64,5 +84,10 @@ def drop_of(entry: dict | None) -> float | None:
 
 
 def diff(a: Any, b: Any) -> float | None:
-    """b - a when both are numbers, else None."""
+    """b - a when both are numbers, else None.
+
+    Example:
+        >>> round(diff(0.4, 0.38), 3), diff(None, 0.38)
+        (-0.02, None)
+    """
     return float(b) - float(a) if is_num(a) and is_num(b) else None

@@ -26,7 +26,7 @@ def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: 
 
     Example:
         >>> page = render_html([load_run("out/results.json")], title="ResNet-50 on ImageNet")  # doctest: +SKIP
-        >>> page.startswith("<!DOCTYPE html>")
+        >>> page.startswith("<!DOCTYPE html>")  # doctest: +SKIP
         True
     """
     budget = ImageBudget(image_budget)

@@ -63,7 +63,12 @@ def data_uri(path: Path, budget: ImageBudget, keep_alpha: bool = False) -> str |
 
 
 def resolve(base: Path, relative: str) -> Path | None:
-    """`relative` under `base`, or None if it escapes the results folder (a crafted document)."""
+    """`relative` under `base`, or None if it escapes the results folder (a crafted document).
+
+    Example:
+        >>> resolve(Path("/out"), "../etc/passwd") is None
+        True
+    """
     candidate = (base / relative).resolve()
     try:
         candidate.relative_to(base.resolve())

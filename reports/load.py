@@ -78,7 +78,7 @@ def load_run(path: str | Path) -> Run:
 
     Example:
         >>> run = load_run("out/results.json")  # doctest: +SKIP
-        >>> run.metric
+        >>> run.metric  # doctest: +SKIP
         'bbox_AP'
     """
     path = Path(path)
@@ -98,7 +98,13 @@ def load_run(path: str | Path) -> Run:
 
 
 def check_document(doc: Any, source: str = "results document") -> None:
-    """Raise `ReportInputError` unless `doc` is a robustaudit results document of major version 1."""
+    """Raise `ReportInputError` unless `doc` is a robustaudit results document of major version 1.
+
+    Example:
+        >>> check_document({"kind": "other"})  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ReportInputError: ...
+    """
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ReportInputError(f"{source} is not a robustaudit results document (expected \"kind\": \"{KIND}\")")
     version = str(doc.get("schema_version", ""))

@@ -13,7 +13,12 @@ from reports.sections import VERDICT_TEXT, group_rows
 
 
 def md(value: object) -> str:
-    """Escape a value for a Markdown table cell or line (no HTML, no pipes, one line)."""
+    """Escape a value for a Markdown table cell or line (no HTML, no pipes, one line).
+
+    Example:
+        >>> print(md("a|b <c>"))
+        a\\|b &lt;c&gt;
+    """
     text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
 

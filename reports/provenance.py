@@ -11,7 +11,12 @@ from reports.load import Run
 
 
 def provenance_rows(run: Run) -> list[tuple[str, str]]:
-    """(label, plain value) pairs of a run's provenance; missing values become a dash."""
+    """(label, plain value) pairs of a run's provenance; missing values become a dash.
+
+    Example:
+        >>> dict(provenance_rows(load_run("out/results.json")))["precision"]  # doctest: +SKIP
+        'fp32'
+    """
     d = run.doc
     model, engine, ds, cor, env = (d.get(k) or {} for k in ("model", "engine", "dataset", "corruption", "environment"))
     subset = DASH
@@ -48,6 +53,10 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
 
 
 def provenance(run: Run, anchor: str) -> str:
-    """The provenance section as an escaped definition list."""
+    """The provenance section as an escaped definition list.
+
+    Example:
+        >>> html = provenance(load_run("out/results.json"), "run1")  # doctest: +SKIP
+    """
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in provenance_rows(run))
     return f'<section id="{anchor}-provenance"><h3>Provenance</h3><dl class="prov">{items}</dl></section>'

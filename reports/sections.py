@@ -14,14 +14,24 @@ VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "none": "NO THRESHOLDS SET"}
 
 
 def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """A table from already-escaped cells (numbers right-aligned by CSS class 'num')."""
+    """A table from already-escaped cells (numbers right-aligned by CSS class 'num').
+
+    Example:
+        >>> table(["a"], [["1"]])
+        '<table class=""><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table>'
+    """
     th = "".join(f"<th>{h}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def headline(run: Run) -> dict[str, str]:
-    """Escaped headline figures with CIs: P, mPC and rPC (rPC's note when it is undefined)."""
+    """Escaped headline figures with CIs: P, mPC and rPC (rPC's note when it is undefined).
+
+    Example:
+        >>> headline(load_run("out/results.json"))["mPC"]  # doctest: +SKIP
+        '32.8% [31.3, 34.2]'
+    """
     s = run.summary or run.holdout
     ci = s.get("ci")
     rpc = pct(s.get("rPC")) + ci_text(ci, "rPC")
@@ -33,7 +43,12 @@ def headline(run: Run) -> dict[str, str]:
 
 
 def verdict(run: Run, anchor: str) -> str:
-    """Section 1: the pass / fail badge with reasons, headline figures and the one-line context."""
+    """Section 1: the pass / fail badge with reasons, headline figures and the one-line context.
+
+    Example:
+        >>> "badge-fail" in verdict(load_run("out/results.json"), "run1")  # doctest: +SKIP
+        True
+    """
     doc = run.doc
     status = doc.get("verdict", {}).get("status", "none")
     status = status if status in VERDICT_TEXT else "none"
@@ -61,7 +76,12 @@ def verdict(run: Run, anchor: str) -> str:
 
 
 def group_rows(run: Run) -> list[tuple[str, dict]]:
-    """(group, per_group entry) for the paper's groups present, then others (e.g. holdout)."""
+    """(group, per_group entry) for the paper's groups present, then others (e.g. holdout).
+
+    Example:
+        >>> [g for g, _ in group_rows(load_run("out/results.json"))]  # doctest: +SKIP
+        ['noise', 'blur', 'weather', 'digital', 'hold-out']
+    """
     per_group = dict(run.summary.get("per_group") or {})
     rows = [(g, per_group.pop(g)) for g in GROUPS if g in per_group]
     rows += sorted(per_group.items())
@@ -71,7 +91,11 @@ def group_rows(run: Run) -> list[tuple[str, dict]]:
 
 
 def groups(run: Run, anchor: str) -> str:
-    """Section 2: performance drop per corruption group, table and bar chart (paper Tables 1-2)."""
+    """Section 2: performance drop per corruption group, table and bar chart (paper Tables 1-2).
+
+    Example:
+        >>> html = groups(load_run("out/results.json"), "run1")  # doctest: +SKIP
+    """
     rows = group_rows(run)
     if not rows:
         return f'<section id="{anchor}-groups"><h3>Performance drop per group</h3><p class="muted">No group figures in these results.</p></section>'
@@ -83,7 +107,11 @@ def groups(run: Run, anchor: str) -> str:
 
 
 def grid(run: Run, anchor: str) -> str:
-    """Section 3: corruption x severity heatmap with legend, and a severity curve per corruption."""
+    """Section 3: corruption x severity heatmap with legend, and a severity curve per corruption.
+
+    Example:
+        >>> html = grid(load_run("out/results.json"), "run1")  # doctest: +SKIP
+    """
     corruptions, severities = run.corruptions(), run.severities()
     if not corruptions or not severities:
         return f'<section id="{anchor}-heatmap" data-check="heatmap"><h3>Corruption × severity</h3><p class="muted">No corrupted cells in these results.</p></section>'
@@ -98,7 +126,11 @@ def grid(run: Run, anchor: str) -> str:
 
 
 def per_corruption(run: Run, anchor: str) -> str:
-    """Section 4: clean, mean corrupted, relative drop and worst severity per corruption."""
+    """Section 4: clean, mean corrupted, relative drop and worst severity per corruption.
+
+    Example:
+        >>> html = per_corruption(load_run("out/results.json"), "run1")  # doctest: +SKIP
+    """
     entries = dict(run.summary.get("per_corruption") or {})
     entries.update(run.holdout.get("per_corruption") or {})
     rows = []

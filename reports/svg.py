@@ -22,7 +22,12 @@ SERIES = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65
 
 
 def colour(t: float) -> str:
-    """Colour of position t in [0, 1] on the sequential scale (clamped)."""
+    """Colour of position t in [0, 1] on the sequential scale (clamped).
+
+    Example:
+        >>> colour(0.0), colour(1.0)
+        ('#fde7be', '#283c78')
+    """
     t = min(1.0, max(0.0, t))
     for (p0, c0), (p1, c1) in zip(STOPS, STOPS[1:]):
         if t <= p1:
@@ -57,7 +62,8 @@ def bar_chart(rows: Sequence[tuple[str, float | None]], label: str, max_value: f
         parts.append(f'<text x="{name_w - 8}" y="{y + 15}" text-anchor="end" fill="{INK}">{esc(name)}</text>')
         if is_num(value):
             w = max(0.0, value) / top * bar_w
-            parts.append(f'<rect x="{name_w}" y="{y + 3}" width="{w:.1f}" height="17" rx="2" fill="{ACCENT}">'
+            fill = MUTED if "hold" in name else ACCENT  # hold-out corruptions are not in mPC: grey
+            parts.append(f'<rect x="{name_w}" y="{y + 3}" width="{w:.1f}" height="17" rx="2" fill="{fill}">'
                          f"<title>{esc(name)}: {esc(pct(value))}</title></rect>")
             parts.append(f'<text x="{name_w + w + 6:.1f}" y="{y + 15}" fill="{INK}">{esc(pct(value))}</text>')
         else:
@@ -67,7 +73,13 @@ def bar_chart(rows: Sequence[tuple[str, float | None]], label: str, max_value: f
 
 def heatmap(rows: Sequence[tuple[str, Sequence[float | None]]], severities: Sequence[int], scale: tuple[float, float],
             label: str) -> str:
-    """Corruption x severity grid; colour = position of the value in `scale` (lo, hi), value printed in each cell."""
+    """Corruption x severity grid; colour = position of the value in `scale` (lo, hi), value printed in each cell.
+
+    Example:
+        >>> svg = heatmap([("fog", [0.3, None])], [1, 2], (0.2, 0.4), "box AP")
+        >>> svg.count('class="hm-cell"'), "30.0%" in svg
+        (1, True)
+    """
     name_w, cw, ch, top = 130, 64, 22, 26
     lo, hi = scale
     span = hi - lo if hi > lo else 1.0
@@ -91,7 +103,12 @@ def heatmap(rows: Sequence[tuple[str, Sequence[float | None]]], severities: Sequ
 
 
 def nice_range(values: Sequence[float], top: float | None = None) -> tuple[float, float]:
-    """A colour range rounded to 5 points that spans `values` (and `top`, e.g. the clean metric)."""
+    """A colour range rounded to 5 points that spans `values` (and `top`, e.g. the clean metric).
+
+    Example:
+        >>> nice_range([0.243, 0.31], top=0.402)
+        (0.2, 0.45)
+    """
     vals = [v for v in values if is_num(v)] + ([top] if is_num(top) else [])
     if not vals:
         return 0.0, 1.0
@@ -111,7 +128,12 @@ def _legend(x: float, y: float, width: float, lo: float, hi: float) -> str:
 
 
 def line_chart(name: str, clean: float | None, points: Sequence[tuple[int, float | None]], y_range: tuple[float, float]) -> str:
-    """A small severity curve: x = severity (0 = clean), y = metric on the heatmap's range (lo, hi)."""
+    """A small severity curve: x = severity (0 = clean), y = metric on the heatmap's range (lo, hi).
+
+    Example:
+        >>> "<polyline" in line_chart("fog", 0.4, [(1, 0.35), (2, 0.3)], (0.2, 0.4))
+        True
+    """
     w, h, left, bottom, pad = 156, 104, 36, 18, 20
     lo, hi = y_range
     span = hi - lo if hi > lo else 1.0
@@ -136,6 +158,10 @@ def line_chart(name: str, clean: float | None, points: Sequence[tuple[int, float
 def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: str, y_label: str, label: str) -> str:
     """Numbered points (name, x fraction, y fraction), as the paper's Figure 1: clean metric vs
     performance drop, one point per run; point i+1 is points[i] (the legend is HTML, so long names wrap).
+
+    Example:
+        >>> scatter([("fp32", 0.4, 0.18), ("int8", None, 0.2)], "clean", "drop", "fig").count("<circle")
+        1
     """
     w, left, bottom, pad, plot_h = 600, 70, 44, 16, 260
     valid = [(i, x, y) for i, (_, x, y) in enumerate(points) if is_num(x) and is_num(y)]
