@@ -83,6 +83,8 @@ def _text_prediction(pred: dict, entry: dict) -> str:
         lines = [esc(pred.get("label"))]
     elif kind == "boxes":
         lines = [f"{len(pred.get('boxes') or [])} detection(s)"]
+    elif kind == "label_map":
+        lines = ["<span class='muted'>predicted label map (overlay)</span>"]
     gt = entry.get("ground_truth") or {}
     if gt.get("type") == "label" and gt.get("label") is not None:
         lines.append(f"<span class='muted'>truth: {esc(gt.get('label'))}</span>")

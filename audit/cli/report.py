@@ -28,4 +28,5 @@ def report(results, out, fmt, title):
     except ReportInputError as exc:
         # reports/ stays independent of audit; its input errors are the CLI's ResultsError
         raise ResultsError(str(exc)) from None
-    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    size = path.stat().st_size
+    click.echo(f"wrote {path} ({size / 1e6:.1f} MB)" if size >= 1e6 else f"wrote {path} ({size / 1e3:.0f} kB)")

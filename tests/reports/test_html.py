@@ -139,4 +139,4 @@ def test_label_maps_classes_and_escaping_paths(tmp_path):
     assert 'opacity="0.55"' in page and page.count("data:image/png") == 1  # the RGBA overlay keeps its alpha
     assert page.count("data:image/jpeg") == 9  # photo thumbnails re-encoded as JPEG
     assert "&lt;script&gt;alert(1)&lt;/script&gt; <span class='num'>62.5%</span>" in page and "truth: dog" in page
-    assert page.count("image not available") == 1
+    assert page.count("image not available") == 1 and "predicted label map (overlay)" in page
