@@ -166,7 +166,7 @@ def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: s
     w, left, bottom, pad, plot_h = 600, 70, 44, 16, 260
     valid = [(i, x, y) for i, (_, x, y) in enumerate(points) if is_num(x) and is_num(y)]
     x_max = min(1.0, math.ceil(max([x for _, x, _ in valid] + [0.05]) * 1.1 * 10) / 10)
-    y_max = min(1.0, math.ceil(max([y for _, _, y in valid] + [0.05]) * 1.1 * 20) / 20)
+    y_max = min(1.0, math.ceil(max([y for _, _, y in valid] + [0.04]) * 1.1 / 0.04) * 0.04)  # ticks at whole percents
     h = pad + plot_h + bottom
     sx = lambda v: left + v / x_max * (w - left - pad)  # noqa: E731
     sy = lambda v: pad + (1 - v / y_max) * plot_h  # noqa: E731
