@@ -1,0 +1,60 @@
+"""The fine-tuning checkpoint: the contract between `finetune/` and `exporters/`.
+
+A `torch.save`d dict: format "robustaudit.checkpoint", version 1, task, model (build_model kwargs),
+state_dict, class_names, label_to_category, ignore_index, preprocessing, provenance, and for
+`--resume` epoch, optimizer, scheduler and rng states. Writes are atomic (temp file + rename), so
+an interrupted run never leaves a truncated checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from audit.errors import CheckpointError
+
+FORMAT = "robustaudit.checkpoint"
+VERSION = 1
+REQUIRED = ("task", "model", "state_dict", "class_names", "preprocessing")
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
+    """Write `ckpt` atomically to `path` (adding format and version).
+
+    Example:
+        >>> save_checkpoint({"task": "classification", ...}, "runs/r50/checkpoint.pt")  # doctest: +SKIP
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"format": FORMAT, "version": VERSION, **ckpt}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a robustaudit checkpoint, or raise a one-line CheckpointError.
+
+    Example:
+        >>> ckpt = load_checkpoint("runs/r50/checkpoint.pt")  # doctest: +SKIP
+        >>> model = build_model(ckpt["model"]); model.load_state_dict(ckpt["state_dict"])  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        # weights_only=False: optimizer and RNG states hold numpy / python objects; only load your own runs
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated zip, pickle errors, not a torch file at all
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(exc).__name__}); it is corrupt or not a torch file") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a robustaudit checkpoint (made by `audit finetune`); "
+                              f"for published backbone weights use --weights PATH")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}; this robustaudit reads version {VERSION}")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}; it was not written completely")
+    return ckpt
