@@ -71,7 +71,8 @@ class Backbone(nn.Module):
         super().__init__()
         self.body = body
         self.frozen = frozen
-        self.nhwc = str(getattr(body, "output_fmt", "NCHW")) == "NHWC"  # Swin feature maps are channels-last
+        fmt = getattr(body, "output_fmt", "NCHW")
+        self.nhwc = getattr(fmt, "value", fmt) == "NHWC"  # timm's Swin feature maps are channels-last
         if frozen:
             body.requires_grad_(False)
             body.eval()
@@ -161,6 +162,7 @@ def build_model(model_cfg: dict, pretrained: bool = False) -> nn.Module:
     if head not in ("linear", "fasterrcnn", "maskrcnn", "upernet") or not isinstance(name, str):
         raise ConfigError(f"model config needs a backbone name and a head in linear/fasterrcnn/maskrcnn/upernet, got {model_cfg}")
     frozen = model_cfg.get("mode", "full") == "fixed"
+    name = resolve_backbone(name)
     if head == "linear":
         body = create_timm(name, pretrained, num_classes=0)
         return Classifier(Backbone(body, frozen), int(model_cfg["num_classes"]))

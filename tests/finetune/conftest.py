@@ -25,3 +25,15 @@ def coco(tmp_path_factory):
 @pytest.fixture(scope="session")
 def ade(tmp_path_factory):
     return write_ade20k(tmp_path_factory.mktemp("ade"), n_train=8, n_val=4, size=(48, 64))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One intra-op thread: the test machine's 2 cores are shared, and OpenMP threads that spin-wait
+    on busy cores make small convolutions about 100x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -102,3 +102,11 @@ def test_upernet_exports_to_onnx_with_dynamic_sizes(tmp_path):
         got = session.run(None, {"images": x.numpy()})[0]
         assert got.shape == ref.shape == (1, 4, *hw)
         assert abs(got - ref).max() < 1e-4
+
+
+def test_swin_feature_maps_feed_upernet_channels_first():
+    model = build_model({"backbone": "swin_t", "head": "upernet", "num_classes": 3, "decoder_channels": 8}).eval()
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 96, 128))
+        assert [f.shape[1] for f in feats] == [96, 192, 384, 768]  # NCHW, although timm's Swin gives NHWC
+        assert model(torch.rand(1, 3, 96, 128)).shape == (1, 3, 96, 128)
