@@ -201,5 +201,6 @@ def run_finetune(config: FinetuneConfig) -> Path:
             log({"epoch": cfg.epochs, "final_metric": metric, "time": round(time.time(), 3)})
             path = run.checkpoint(cfg.epochs, metric)
     if run.world > 1:
-        torch.distributed.barrier()
+        torch.distributed.barrier()  # the other ranks wait for rank 0's evaluation and checkpoint
+        torch.distributed.destroy_process_group()
     return path

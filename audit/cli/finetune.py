@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from audit.errors import ConfigError
@@ -71,4 +73,5 @@ def finetune(task, data, backbone, weights, mode, lr, epochs, batch_size, augmen
     from finetune.train import run_finetune
 
     path = run_finetune(config)
-    click.echo(f"checkpoint: {path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, from the process that wrote it
+        click.echo(f"checkpoint: {path}")

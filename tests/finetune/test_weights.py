@@ -67,3 +67,14 @@ def test_load_checkpoint_rejects_foreign_corrupt_and_missing_files(tmp_path):
     save_checkpoint({"task": "classification"}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="lacks model, state_dict"):
         load_checkpoint(tmp_path / "partial.pt")
+
+
+def test_torchvision_resnet_state_dict_loads_into_timm_backbone(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    tv = torchvision.models.resnet18()  # random init: only the key names and shapes matter here
+    torch.save({f"module.{k}": v for k, v in tv.state_dict().items()}, tmp_path / "tv.pth")
+    model = build_model({"backbone": "resnet18", "head": "upernet", "num_classes": 3, "decoder_channels": 8})
+    with pytest.warns(UserWarning, match="0 missing"):
+        report = load_backbone_weights(backbone_of(model).body, tmp_path / "tv.pth")
+    assert report["unexpected"] == ["fc.weight", "fc.bias"]  # the ImageNet classifier has no place in a dense backbone
+    assert torch.equal(backbone_of(model).body.state_dict()["layer4.1.conv2.weight"], tv.state_dict()["layer4.1.conv2.weight"])
