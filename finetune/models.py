@@ -64,13 +64,16 @@ class Backbone(nn.Module):
     """A timm network (pooled features for classification, a feature pyramid otherwise).
 
     When `frozen`, its parameters get no gradient and `train()` leaves it in eval mode, so the
-    batch-norm running statistics stay as loaded (the paper's fixed-feature transfer).
+    batch-norm running statistics stay as loaded (the paper's fixed-feature transfer). With
+    `norm_eval` (R-CNN heads, as in mmdetection's Mask R-CNN: 2 images per GPU are too few for batch
+    statistics) only the batch-norm layers stay in eval mode and everything else trains.
     """
 
-    def __init__(self, body: nn.Module, frozen: bool = False):
+    def __init__(self, body: nn.Module, frozen: bool = False, norm_eval: bool = False):
         super().__init__()
         self.body = body
         self.frozen = frozen
+        self.norm_eval = norm_eval
         fmt = getattr(body, "output_fmt", "NCHW")
         self.nhwc = getattr(fmt, "value", fmt) == "NHWC"  # timm's Swin feature maps are channels-last
         if frozen:
@@ -80,6 +83,10 @@ class Backbone(nn.Module):
     def train(self, mode: bool = True) -> "Backbone":
         self.training = mode
         self.body.train(mode and not self.frozen)
+        if mode and self.norm_eval:  # trainable weights, but ImageNet BN statistics (tiny detection batches)
+            for m in self.body.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def forward(self, x: torch.Tensor):
@@ -151,7 +158,8 @@ def build_model(model_cfg: dict, pretrained: bool = False) -> nn.Module:
 
     Keys: backbone, head (linear | fasterrcnn | maskrcnn | upernet), num_classes (detection counts
     background), mode (fixed | full), and optionally decoder_channels (UperNet, 512), fpn_channels
-    (256), rois_per_image (512), detections_per_image (100), min_size, max_size, mean, std (R-CNN transform).
+    (256), rois_per_image (512), detections_per_image (100), norm_eval (keep backbone BN
+    statistics; default True for R-CNN heads), min_size, max_size, mean, std (R-CNN transform).
 
     Example:
         >>> m = build_model({"backbone": "resnet18", "head": "linear", "num_classes": 10, "mode": "fixed"})
@@ -167,7 +175,7 @@ def build_model(model_cfg: dict, pretrained: bool = False) -> nn.Module:
         body = create_timm(name, pretrained, num_classes=0)
         return Classifier(Backbone(body, frozen), int(model_cfg["num_classes"]))
     body = create_timm(name, pretrained, features_only=True, out_indices=_last_four(name))
-    backbone = Backbone(body, frozen)
+    backbone = Backbone(body, frozen, norm_eval=bool(model_cfg.get("norm_eval", head in ("fasterrcnn", "maskrcnn"))))
     if head == "upernet":
         return Segmenter(backbone, int(model_cfg["num_classes"]), int(model_cfg.get("decoder_channels", 512)))
     return _detector(model_cfg, backbone)

@@ -142,9 +142,8 @@ class _Run:
                 "torch": torch.__version__, "timm": timm.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seed": cfg.seed, "world_size": self.world, "weights_report": self.weights_report and
                 {k: len(v) for k, v in self.weights_report.items()}}
-        task = {"classification": "classification", "detection": "detection", "segmentation": "segmentation"}[cfg.task_type]
         return save_checkpoint({
-            "task": task, "model": self.model_cfg, "state_dict": self.model.state_dict(),
+            "task": cfg.task_type, "model": self.model_cfg, "state_dict": self.model.state_dict(),
             "class_names": list(self.train_reader.class_names), "label_to_category": self.label_to_category,
             "ignore_index": 255, "preprocessing": self.pre, "provenance": prov, "epoch": epoch,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": _rng_state(),

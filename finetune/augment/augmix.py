@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
-from finetune.augment._mix import mix_chains, randint, uniform
+from finetune.augment._mix import mix_chains, uniform
 
 
 def _level(g: torch.Generator, severity: int) -> float:

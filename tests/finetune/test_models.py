@@ -110,3 +110,12 @@ def test_swin_feature_maps_feed_upernet_channels_first():
         feats = model.backbone(torch.rand(1, 3, 96, 128))
         assert [f.shape[1] for f in feats] == [96, 192, 384, 768]  # NCHW, although timm's Swin gives NHWC
         assert model(torch.rand(1, 3, 96, 128)).shape == (1, 3, 96, 128)
+
+
+def test_rcnn_full_mode_trains_weights_but_keeps_batchnorm_statistics():
+    model = build_model({"backbone": TINY, "head": "fasterrcnn", "num_classes": 3, "mode": "full", "min_size": 48,
+                         "max_size": 64, "fpn_channels": 16}).train()
+    body = backbone_of(model).body
+    bns = [m for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns) and body.training
+    assert all(p.requires_grad for p in body.parameters())
