@@ -33,10 +33,11 @@ def resolve_backbone(name: str) -> str:
     import timm
 
     name = ALIASES.get(name, name)
-    if name in timm.list_models() or timm.is_model(name):
+    if timm.is_model(name):
         return name
-    stem = name.split("_")[0][:6]
-    close = timm.list_models(f"*{stem}*")[:8]
+    import difflib
+
+    close = difflib.get_close_matches(name, timm.list_models() + list(ALIASES), n=6, cutoff=0.6)
     hint = f"; close names: {', '.join(close)}" if close else "; see timm.list_models()"
     raise ConfigError(f"unknown backbone '{name}'{hint}")
 
