@@ -12,7 +12,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -21,6 +22,7 @@ import numpy as np
 from audit.cellstore import CellStore
 from audit.corruptions import corrupt
 from audit.datasets.base import Dataset
+from audit.errors import RobustAuditError
 from audit.metrics import make_metric
 from audit.modelspec import ModelSpec
 from audit.tasks.adapter import TaskAdapter
@@ -89,24 +91,29 @@ class LocalExecutor:
                 yield prepare(job, context)
             return
         window = 2 * self.workers + 2  # enough to keep the engine fed, bounded memory
-        pool = mp.get_context("spawn").Pool(self.workers, initializer=_init_worker, initargs=(context,))
+        # concurrent.futures rather than multiprocessing.Pool: a worker that dies (killed, out of
+        # memory, cannot import) breaks the pool with an error instead of hanging the audit.
+        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(context,))
         try:
             pending: deque = deque()
             todo = iter(jobs)
             for job in todo:
-                pending.append(pool.apply_async(prepare, (job,)))
+                pending.append(pool.submit(prepare, job))
                 if len(pending) >= window:
                     break
             while pending:
-                result = pending.popleft().get()
+                try:
+                    result = pending.popleft().result()
+                except BrokenProcessPool:
+                    raise RobustAuditError("a corruption worker process died (out of memory, or killed); "
+                                      "rerun with --resume, and fewer --workers if memory is short") from None
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending.append(pool.apply_async(prepare, (nxt,)))
+                    pending.append(pool.submit(prepare, nxt))
                 yield result
-            pool.close()
         finally:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def plan_jobs(cells: list[Cell], n_images: int, batch_size: int) -> list[CellJob]:
