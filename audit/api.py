@@ -124,7 +124,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
     cells = all_cells(corruptions, severities)
     todo = [c for c in cells if not store.has(c)]
     context = PrepareContext(dataset, spec, config.seed, profile)
-    workers = config.workers if config.workers is not None else (os.cpu_count() or 1)
+    # default: leave one core to the engine (measured on 2 cores: 1 worker beat 2 by 1.5x end to end)
+    workers = config.workers if config.workers is not None else max(1, (os.cpu_count() or 2) - 1)
     bar = _progress(len(todo) * len(dataset), config.progress)
     try:
         metrics = run_cells(todo, dataset=dataset, adapter=adapter, context=context, store=store,

@@ -21,7 +21,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--profile", type=click.Choice(["imagenet-c", "cifar-10-c"]), default=None,
               help="Corruption constants [default: cifar-10-c for cifar10, else imagenet-c].")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--workers", default=None, type=click.IntRange(min=0), help="Corruption worker processes [default: CPU count; 0: none].")
+@click.option("--workers", default=None, type=click.IntRange(min=0), help="Corruption worker processes [default: CPU count - 1; 0: in-process].")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="ONNX Runtime intra-op threads.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Audit a seeded subset of N images (adds bootstrap CIs).")
