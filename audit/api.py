@@ -63,6 +63,7 @@ class AuditConfig:
     fail_under_mpc: float | None = None
     bootstrap: int | None = None  # samples; default 1000 with --limit, none otherwise
     examples: int = 3
+    reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
     report: bool = True
     progress: bool = True
 
@@ -118,12 +119,12 @@ def run_audit(config: AuditConfig) -> AuditResult:
     manifest = {"model_sha256": model_hash, "task": config.task, "data": str(Path(config.data).resolve()),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "num_images": len(dataset),
                 "corruptions": corruptions, "severities": severities, "seed": config.seed, "profile": profile,
-                "limit": config.limit, "spec": spec.to_metadata()}
+                "limit": config.limit, "spec": spec.to_metadata(), "reference": config.reference_corruptions}
     store.check_manifest(manifest, config.resume)
 
     cells = all_cells(corruptions, severities)
     todo = [c for c in cells if not store.has(c)]
-    context = PrepareContext(dataset, spec, config.seed, profile)
+    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
     # default: leave one core to the engine (measured on 2 cores: 1 worker beat 2 by 1.5x end to end)
     workers = config.workers if config.workers is not None else max(1, (os.cpu_count() or 2) - 1)
     bar = _progress(len(todo) * len(dataset), config.progress)
@@ -169,7 +170,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
                    "device": engine.info.device},
         "dataset": {**dataset.describe(), "limit": config.limit, "subset_seed": config.seed if config.limit else None},
         "corruption": {"profile": profile, "resolution": "original image resolution, before resize and normalisation",
-                       "source": "cifar-10-c npy" if dataset.prerendered() else "on-the-fly",
+                       "source": "cifar-10-c npy" if dataset.prerendered() else
+                       ("on-the-fly, imagecorruptions' own code" if config.reference_corruptions else "on-the-fly"),
                        "corruptions": corruptions, "severities": severities, "seed": config.seed},
         "cells": cell_docs, "summary": summary,
         "thresholds": {"fail_under_rpc": config.fail_under_rpc, "fail_under_mpc": config.fail_under_mpc},

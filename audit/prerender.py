@@ -64,12 +64,13 @@ def output_path(out: Path, corruption: str, severity: int, rel: str) -> Path:
 
 
 def _render_one(job: tuple) -> tuple[str, int]:
-    images, out, rel, cells, seed, profile = job
+    images, out, rel, cells, seed, profile, reference = job
     todo = [(c, s) for c, s in cells if not output_path(out, c, s, rel).exists()]
     if todo:
         image = read_image(images / rel)
         for c, s in todo:
-            write_image(output_path(out, c, s, rel), corrupt(image, c, s, seed=seed, image_id=rel, profile=profile))
+            write_image(output_path(out, c, s, rel), corrupt(image, c, s, seed=seed, image_id=rel, profile=profile,
+                                                                 reference=reference))
     return rel, len(todo)
 
 
@@ -84,6 +85,7 @@ def prerender(
     workers: int | None = None,
     coco: str | Path | None = None,
     progress: bool = True,
+    reference: bool = False,
 ) -> PrerenderResult:
     """Write corrupted copies of every image for every (corruption, severity).
 
@@ -100,7 +102,7 @@ def prerender(
     if coco:
         (out / "annotations").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(coco, out / "annotations" / Path(coco).name)
-    jobs = [(images, out, rel, cells, seed, profile) for rel in rels]
+    jobs = [(images, out, rel, cells, seed, profile, reference) for rel in rels]
     bar = _progress(len(rels) * len(cells), progress)
     try:
         for _, done in _map(jobs, workers):

@@ -48,6 +48,7 @@ class PrepareContext:
     spec: ModelSpec
     seed: int
     profile: str
+    reference: bool = False  # imagecorruptions' own code path instead of our kernels
 
 
 _CONTEXT: PrepareContext | None = None
@@ -65,7 +66,8 @@ def load_cell_image(ctx: PrepareContext, index: int, corruption: str, severity: 
         return ds.load_image(index)
     if (corruption, severity) in ds.prerendered():
         return ds.load_corrupted(index, corruption, severity)
-    return corrupt(ds.load_image(index), corruption, severity, seed=ctx.seed, image_id=ds.image_id(index), profile=ctx.profile)
+    return corrupt(ds.load_image(index), corruption, severity, seed=ctx.seed, image_id=ds.image_id(index),
+                   profile=ctx.profile, reference=ctx.reference)
 
 
 def prepare(job: CellJob, ctx: PrepareContext | None = None) -> tuple[CellJob, list[np.ndarray], list[dict]]:

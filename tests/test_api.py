@@ -107,3 +107,15 @@ def test_gate_verdicts(classifier_onnx, cifar_dir, tmp_path):
     failing = run_audit(config(classifier_onnx, "cifar10", cifar_dir, tmp_path / "f", fail_under_mpc=0.999)).document
     assert failing["verdict"]["status"] == "fail" and "mPC" in failing["verdict"]["reasons"][0]
     assert json.loads((tmp_path / "f" / "results.json").read_text())["verdict"]["status"] == "fail"
+
+
+def test_foreign_yolo_style_detector_audits(tmp_path, coco_dir):
+    from tests.helpers.models import yolo_style_detector
+
+    model = yolo_style_detector(tmp_path / "yolo.onnx")
+    doc = run_audit(config(model, "coco", coco_dir, tmp_path / "y", corruptions="fog", severities=[2], overrides={})).document
+    meta = doc["model"]["metadata"]
+    assert meta["output_convention"] == "yolov8" and meta["resize"] == "letterbox" and meta["input_size"] == [64, 64]
+    assert doc["cells"][0]["metrics"]["bbox_AP"] is not None
+    boxes = doc["examples"][0]["prediction"]
+    assert boxes["type"] == "boxes" and all(lab in {"circle", "square", "triangle", "cross"} for lab in boxes["labels"])

@@ -20,8 +20,9 @@ from audit.cli.options import parse_int_list
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the corruptions' random draws.")
 @click.option("--profile", default="imagenet-c", show_default=True, type=click.Choice(["imagenet-c", "cifar-10-c"]))
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes [default: CPU count].")
+@click.option("--reference", is_flag=True, help="Use imagecorruptions' own (slow) code instead of our kernels.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, quiet):
+def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, reference, quiet):
     """Write corrupted copies of every image, for every corruption and severity.
 
     Files keep their format (PNG stays lossless) and are written atomically; running the same
@@ -37,6 +38,7 @@ def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, 
     from audit.prerender import prerender
 
     result = prerender(images, out, corruptions=corruptions, severities=parse_int_list(severities, "--severities"),
-                       seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet)
+                       seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet,
+                       reference=reference)
     click.echo(f"{result.images} images x {len(result.cells)} cells: {result.written} files written, "
                f"{result.skipped} already there, in {result.out}")

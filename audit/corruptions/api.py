@@ -67,8 +67,13 @@ def corrupt(
     seed: int = 0,
     image_id: str = "",
     profile: str = "imagenet-c",
+    reference: bool = False,
 ) -> np.ndarray:
     """Corrupt one image. uint8 HxW / HxWx1 / HxWx3 in, a new uint8 HxWx3 array out; input untouched.
+
+    `reference=True` runs imagecorruptions' own code (audit.corruptions.reference) instead of our
+    kernels, for users who want its exact code path: much slower (glass_blur), imagenet-c profile
+    only, still seeded per (seed, image id, corruption, severity).
 
     Example:
         >>> img = np.full((48, 64, 3), 120, np.uint8)
@@ -79,6 +84,12 @@ def corrupt(
     spec = get(name)
     severity = check_severity(severity)
     x = as_rgb_uint8(image, profile)
+    if reference:
+        if profile != "imagenet-c":
+            raise ConfigError("the reference implementation (imagecorruptions) has the imagenet-c constants only")
+        from audit.corruptions.reference import reference_corrupt
+
+        return reference_corrupt(x, name, severity, seed=int(rng_for(seed, name, severity, image_id, profile).integers(2**31)))
     view = x.view()
     view.flags.writeable = False  # a kernel that writes into its input fails loudly in tests
     out = spec.kernel(view, spec.param(profile, severity), rng_for(seed, name, severity, image_id, profile))

@@ -83,3 +83,13 @@ def test_errors_are_one_line_and_keep_finished_files(tmp_path):
     assert len(list((out / "contrast" / "1").rglob("*.png"))) == 4  # the good images before it are kept
     missing = run("--images", src, "--coco", tmp_path / "nope.json", "--out", out)
     assert missing.exit_code == 1 and "COCO annotation file not found" in missing.output
+
+
+def test_reference_option_writes_the_reference_pixels(tmp_path):
+    src, out = _folder(tmp_path), tmp_path / "ref"
+    result = run("--images", src, "--out", out, "--corruptions", "contrast", "--severities", "2", "--workers", 1, "--reference")
+    assert result.exit_code == 0, result.output
+    from audit.corruptions.reference import reference_corrupt
+
+    img = read_image(src / "cross" / "0000.png")
+    np.testing.assert_array_equal(read_image(out / "contrast" / "2" / "cross" / "0000.png"), reference_corrupt(img, "contrast", 2))

@@ -144,3 +144,12 @@ def test_unknown_profile(small_photo):
 def test_batch_needs_one_id_per_image(small_photo):
     with pytest.raises(ConfigError, match="2 images but 1 image ids"):
         corrupt_batch([small_photo, small_photo], "contrast", 1, image_ids=["a"])
+
+
+def test_reference_code_path_is_seeded_and_is_the_reference(small_photo):
+    a = corrupt(small_photo, "shot_noise", 2, seed=4, image_id="x", reference=True)
+    np.testing.assert_array_equal(a, corrupt(small_photo, "shot_noise", 2, seed=4, image_id="x", reference=True))
+    assert not np.array_equal(a, corrupt(small_photo, "shot_noise", 2, seed=5, image_id="x", reference=True))
+    np.testing.assert_array_equal(corrupt(small_photo, "contrast", 2, reference=True), reference_corrupt(small_photo, "contrast", 2))
+    with pytest.raises(ConfigError, match="imagenet-c constants only"):
+        corrupt(photo(32, 32), "fog", 1, profile="cifar-10-c", reference=True)

@@ -100,3 +100,32 @@ def torchvision_detector(path: Path, num_classes: int = len(synthetic.SHAPES) + 
                       dynamic_axes={"image": {1: "h", 2: "w"}, **{n: {0: "k"} for n in names}},
                       opset_version=17, dynamo=False)
     return path
+
+
+def yolo_style_detector(path: Path, num_classes: int = len(synthetic.SHAPES), size: int = 64) -> Path:
+    """A tiny randomly initialised model with Ultralytics YOLOv8's raw output layout [1, 4 + C, A]:
+    one anchor per stride-8 cell, (cx, cy, w, h) in input pixels, then per-class scores."""
+    torch = _torch()
+    nn = torch.nn
+
+    class TinyYolo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                      nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                      nn.Conv2d(16, 4 + num_classes, 3, stride=2, padding=1))
+            g = torch.arange(size // 8, dtype=torch.float32) * 8 + 4
+            self.register_buffer("cx", g.repeat(size // 8))
+            self.register_buffer("cy", g.repeat_interleave(size // 8))
+
+        def forward(self, x):
+            out = self.body(x).flatten(2)  # [1, 4 + C, A]
+            cx = self.cx + 4 * torch.tanh(out[:, 0])
+            cy = self.cy + 4 * torch.tanh(out[:, 1])
+            wh = 8 + 16 * torch.sigmoid(out[:, 2:4])
+            return torch.cat([cx[:, None], cy[:, None], wh, torch.sigmoid(out[:, 4:])], dim=1)
+
+    model = TinyYolo().eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), input_names=["images"], output_names=["output0"],
+                      opset_version=17, dynamo=False)
+    return path
