@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from audit.errors import ConfigError
-from audit.results import atomic_write_text
+from audit.results import atomic_write_bytes, atomic_write_text
 
 
 class CellStore:
@@ -44,7 +42,7 @@ class CellStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez_compressed(buf, **state)
-        _atomic_write_bytes(self.folder / f"{self.key(cell)}.npz", buf.getvalue())
+        atomic_write_bytes(self.folder / f"{self.key(cell)}.npz", buf.getvalue())
         atomic_write_text(self.folder / f"{self.key(cell)}.json", json.dumps(record, allow_nan=False))
 
     def load(self, cell: tuple[str, int]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -66,16 +64,3 @@ class CellStore:
         elif self.folder.is_dir() and any(self.folder.iterdir()) and not resume:
             raise ConfigError(f"{self.out} already holds cells; use --resume or another --out")
         atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True))
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
