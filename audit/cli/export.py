@@ -1,0 +1,36 @@
+"""`audit export`: a fine-tuned checkpoint or a torchvision / timm model -> ONNX (FP32/FP16/INT8) or TensorRT."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("source")
+@click.option("-o", "--out", required=True, help="Output .onnx (or .engine with --engine tensorrt).")
+@click.option("--opset", default=17, show_default=True, type=int)
+@click.option("--dynamic/--static", default=True, show_default=True, help="Dynamic input height / width.")
+@click.option("--input-size", nargs=2, type=int, default=None, help="H W for models given by name.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--calibration", default=None, help="Folder of images for INT8 calibration.")
+@click.option("--engine", type=click.Choice(["tensorrt"]), default=None, help="Build a TensorRT engine (GPU).")
+@click.option("--weights", default=None, help="State dict for models given by name (nothing is downloaded).")
+@click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Classes for models given by name.")
+@click.option("--no-check", is_flag=True, help="Skip the parity check against PyTorch.")
+def export(source, out, opset, dynamic, input_size, precision, calibration, engine, weights, num_classes, no_check):
+    """Export SOURCE (an `audit finetune` checkpoint, torchvision:NAME or timm:NAME) with robustaudit
+    metadata, so that `audit run` needs only --task and --data; checks it against PyTorch at two sizes.
+
+    Example:
+
+        audit export runs/ft/checkpoint.pt -o model.onnx --precision int8 --calibration data/val2017
+    """
+    from exporters.api import export_model
+
+    result = export_model(source, out, opset=opset, dynamic=dynamic, precision=precision, calibration=calibration,
+                          check=not no_check, weights=weights, num_classes=num_classes,
+                          input_size=tuple(input_size) if input_size else None, engine=engine)
+    click.echo(f"wrote {result.path}")
+    if result.parity:
+        for size, figures in result.parity.figures.items():
+            click.echo(f"  parity {size}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))

@@ -1,0 +1,82 @@
+"""Native TensorRT engines (.engine / .plan files built by `audit export --engine tensorrt`).
+
+Needs the tensorrt package and an NVIDIA GPU; device buffers are torch CUDA tensors. Where either is
+missing, opening an engine stops with a one-line error. The ModelSpec comes from the JSON sidecar
+(model.engine.json) that the exporter writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from audit.engines.base import ENGINES, EngineInfo, TensorInfo
+from audit.errors import EngineError, require
+
+PURPOSE = "Running TensorRT engines (needs an NVIDIA GPU; pip install 'robustaudit[tensorrt]')"
+
+
+@ENGINES.register("tensorrt")
+class TrtEngine:
+    """A deserialized TensorRT engine with dynamic shapes set per call.
+
+    Example:
+        >>> engine = TrtEngine("model.engine")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, provider: str = "tensorrt", **_: object):
+        trt = require("tensorrt", "tensorrt", PURPOSE)
+        self.torch = require("torch", "train", PURPOSE)
+        if not self.torch.cuda.is_available():
+            raise EngineError("TensorRT engines need a CUDA GPU, and none is visible (torch.cuda.is_available() is False)")
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        if self.engine is None:
+            raise EngineError(f"{path} is not a TensorRT engine for this TensorRT version / GPU; rebuild it here")
+        self.context = self.engine.create_execution_context()
+        self.trt = trt
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        is_input = lambda n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT  # noqa: E731
+        self._inputs = [n for n in names if is_input(n)]
+        self._outputs = [n for n in names if not is_input(n)]
+        sidecar = Path(f"{path}.json")
+        self._meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        self.info = EngineInfo("tensorrt", "tensorrt", self._meta.get("precision", "fp32"), ["TensorRT"], "cuda:0")
+
+    def _info(self, name: str) -> TensorInfo:
+        dtype = np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
+        return TensorInfo(name, tuple(d if d >= 0 else None for d in self.engine.get_tensor_shape(name)), dtype)
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return [self._info(n) for n in self._inputs]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return [self._info(n) for n in self._outputs]
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self._meta)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        torch = self.torch
+        keep = []
+        for name, array in feeds.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).cuda()
+            self.context.set_input_shape(name, tuple(array.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+            keep.append(tensor)
+        outs = []
+        for name in self._outputs:
+            shape = tuple(self.context.get_tensor_shape(name))
+            dtype = getattr(torch, np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name))).name)
+            tensor = torch.empty(shape, dtype=dtype, device="cuda")
+            self.context.set_tensor_address(name, tensor.data_ptr())
+            outs.append(tensor)
+        stream = torch.cuda.current_stream()
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise EngineError("TensorRT execution failed (see the TensorRT log)")
+        stream.synchronize()
+        return [t.cpu().numpy() for t in outs]

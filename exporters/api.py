@@ -1,0 +1,76 @@
+"""Everything `audit export` does: load the source, export, check parity, lower precision, build engines.
+
+Example:
+    >>> from exporters.api import export_model
+    >>> result = export_model("runs/ft/checkpoint.pt", "model.onnx")  # doctest: +SKIP
+    >>> result.parity.figures  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from audit.errors import ConfigError, ExportError
+from exporters.onnx_export import export_onnx, write_metadata
+from exporters.parity import Parity, compare
+from exporters.sources import load_source
+
+
+@dataclass
+class ExportResult:
+    """The written file and the parity figures that let it through."""
+
+    path: Path
+    parity: Parity | None
+
+
+def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
+    """Two input sizes when axes are dynamic (the trained size and an off-size one), else one."""
+    base = tuple(spec.input_size or (320, 320))
+    if not dynamic and spec.task != "detection":
+        return [base]
+    return [base, (base[0] + 32, base[1] + 64)]
+
+
+def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool = True, precision: str = "fp32",
+                 calibration: str | None = None, check: bool = True, weights: str | None = None,
+                 num_classes: int | None = None, input_size: tuple[int, int] | None = None,
+                 engine: str | None = None) -> ExportResult:
+    """Export `source` to `out` (ONNX, or a TensorRT engine with engine="tensorrt").
+
+    A failed parity check leaves no file at `out`: the export is written to a temporary folder and
+    moved into place only when it agrees with PyTorch.
+    """
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ConfigError(f"--precision must be fp32, fp16 or int8, got '{precision}'")
+    src = load_source(source, weights=weights, num_classes=num_classes, input_size=input_size)
+    spec = replace(src.spec, precision=precision, provenance={**src.spec.provenance, "opset": opset,
+                                                               "exporter": "robustaudit", "precision": precision})
+    out = Path(out)
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        fp32 = export_onnx(src.model, replace(spec, precision="fp32"), Path(tmp) / "fp32.onnx", opset=opset, dynamic=dynamic)
+        final = fp32
+        if precision != "fp32":
+            from exporters.precision import to_fp16, to_int8
+
+            final = Path(tmp) / f"{precision}.onnx"
+            (to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration))
+        write_metadata(final, spec)
+        parity = compare(src.model, final, spec, parity_sizes(spec, dynamic), precision) if check else None
+        if parity is not None and not parity.ok:
+            raise ExportError(f"the {precision} export disagrees with PyTorch: {'; '.join(parity.failures)}; no file written")
+        if engine == "tensorrt":
+            from exporters.tensorrt import build_engine
+
+            built = build_engine(final, Path(tmp) / "model.engine", spec, precision)
+            shutil.move(str(built), out)
+            shutil.move(f"{built}.json", f"{out}.json")
+        elif engine is None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(final), out)
+        else:
+            raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
+    return ExportResult(out, parity)

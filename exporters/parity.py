@@ -1,0 +1,108 @@
+"""Does the ONNX export agree with PyTorch? Task-aware comparisons with explicit tolerances.
+
+- classifiers: max |logit difference| and top-1 agreement;
+- segmenters: agreement of the argmax label maps;
+- detectors: boxes matched first (greedy, same class, IoU >= 0.5, by score: near-tied scores may
+  reorder detections, so a raw tensor difference misleads), then the largest box and score
+  differences among matches, and the share of detections left unmatched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audit.errors import ExportError
+from audit.modelspec import ModelSpec
+
+# tolerance per precision: FP32 must agree closely; FP16 / INT8 are reported, and fail only when broken
+TOLERANCES = {
+    "fp32": {"logit_abs": 1e-3, "top1_agree": 1.0, "pixel_agree": 0.999, "box_abs": 0.5, "score_abs": 1e-3, "unmatched": 0.02},
+    "fp16": {"logit_abs": 5e-2, "top1_agree": 0.98, "pixel_agree": 0.99, "box_abs": 2.0, "score_abs": 2e-2, "unmatched": 0.1},
+    "int8": {"logit_abs": float("inf"), "top1_agree": 0.8, "pixel_agree": 0.9, "box_abs": 8.0, "score_abs": 0.2, "unmatched": 0.3},
+}
+
+
+@dataclass
+class Parity:
+    """Figures per input size, and whether every one is within tolerance."""
+
+    precision: str
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0, y0 = np.maximum(a[:, None, 0], b[None, :, 0]), np.maximum(a[:, None, 1], b[None, :, 1])
+    x1, y1 = np.minimum(a[:, None, 2], b[None, :, 2]), np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def match_detections(ref: dict, ours: dict, iou: float = 0.5) -> dict[str, float]:
+    """Greedy matching of ours to ref (same label, highest IoU first); differences among matches."""
+    rb, ob = ref["boxes"].reshape(-1, 4), ours["boxes"].reshape(-1, 4)
+    pairs = []
+    if len(rb) and len(ob):
+        ious = _iou(rb, ob) * (ref["labels"][:, None] == ours["labels"][None, :])
+        used_r, used_o = set(), set()
+        for flat in np.argsort(-ious, axis=None):
+            r, o = np.unravel_index(flat, ious.shape)
+            if ious[r, o] < iou:
+                break
+            if r not in used_r and o not in used_o:
+                used_r.add(r)
+                used_o.add(o)
+                pairs.append((r, o))
+    n = max(len(rb), len(ob), 1)
+    box = max((float(np.abs(rb[r] - ob[o]).max()) for r, o in pairs), default=0.0)
+    score = max((abs(float(ref["scores"][r] - ours["scores"][o])) for r, o in pairs), default=0.0)
+    return {"matched": len(pairs), "unmatched_share": (len(rb) + len(ob) - 2 * len(pairs)) / (2 * n),
+            "box_abs": box, "score_abs": score}
+
+
+def compare(model, onnx_path, spec: ModelSpec, sizes: list[tuple[int, int]], precision: str = "fp32") -> Parity:
+    """Run PyTorch and ONNX Runtime on the same random images at each size; collect figures."""
+    import onnxruntime as ort
+    import torch
+
+    from exporters.onnx_export import example_input
+
+    tol = TOLERANCES[precision]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feed_name = session.get_inputs()[0].name
+    feed_type = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    result = Parity(precision)
+    for size in sizes:
+        x = example_input(spec, size)[0]
+        with torch.no_grad():
+            ref = model(x)
+        arr = (x[0] if spec.task == "detection" else x).numpy().astype(feed_type)
+        got = session.run(None, {feed_name: arr})
+        key = f"{size[0]}x{size[1]}"
+        if spec.task == "classification":
+            r, o = ref.numpy(), got[0].astype(np.float32)
+            fig = {"logit_abs": float(np.abs(r - o).max()), "top1_agree": float((r.argmax(1) == o.argmax(1)).mean())}
+            checks = [("logit_abs", fig["logit_abs"] <= tol["logit_abs"]), ("top1_agree", fig["top1_agree"] >= tol["top1_agree"])]
+        elif spec.task == "segmentation":
+            r, o = ref.numpy(), got[0].astype(np.float32)
+            if r.shape != o.shape:
+                raise ExportError(f"parity at {key}: ONNX output {list(o.shape)} vs PyTorch {list(r.shape)}")
+            fig = {"pixel_agree": float((r.argmax(1) == o.argmax(1)).mean()), "logit_abs": float(np.abs(r - o).max())}
+            checks = [("pixel_agree", fig["pixel_agree"] >= tol["pixel_agree"])]
+        else:
+            r = {k: v.numpy() for k, v in ref[0].items()}
+            o = dict(zip([s.name for s in session.get_outputs()], got))
+            fig = match_detections(r, o)
+            checks = [("box_abs", fig["box_abs"] <= tol["box_abs"]), ("score_abs", fig["score_abs"] <= tol["score_abs"]),
+                      ("unmatched_share", fig["unmatched_share"] <= tol["unmatched"])]
+        result.figures[key] = fig
+        result.failures += [f"{name} {fig[name]:.4g} at {key} (tolerance {tol.get(name, tol.get('unmatched'))})"
+                            for name, ok in checks if not ok]
+    return result

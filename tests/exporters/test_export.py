@@ -1,0 +1,121 @@
+"""Exports per task with parity at two sizes, metadata that `audit run` reads, lower precision, errors."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from audit import synthetic
+from audit.api import AuditConfig, run_audit
+from audit.cli.main import cli
+from audit.errors import ExportError
+from audit.modelspec import ModelSpec
+from exporters.api import export_model
+
+TINY = "test_resnet"
+
+
+@pytest.fixture(scope="module")
+def cifar_checkpoint(tmp_path_factory):
+    import torch
+
+    from finetune.config import FinetuneConfig
+    from finetune.train import run_finetune
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ft")
+    synthetic.write_cifar10(root / "data", n_train=64, n_test=32, seed=2)
+    cfg = FinetuneConfig(task="cifar10", data=root / "data", backbone=TINY, out=root / "out", weights="none",
+                         batch_size=16, epochs=1, progress=False).resolved()
+    return run_finetune(cfg), root / "data"
+
+
+def test_classifier_checkpoint_exports_with_parity_and_audits_with_no_extra_flags(cifar_checkpoint, tmp_path):
+    ckpt, data = cifar_checkpoint
+    result = export_model(str(ckpt), tmp_path / "cls.onnx")
+    assert list(result.parity.figures) == ["32x32", "64x96"]  # two sizes: dynamic axes
+    assert all(f["top1_agree"] == 1.0 and f["logit_abs"] < 1e-3 for f in result.parity.figures.values())
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "cls.onnx")).metadata_props}
+    spec = ModelSpec.from_metadata(meta)
+    assert spec.task == "classification" and spec.class_names == list(synthetic.SHAPES)
+    assert len(spec.provenance["source_sha256"]) == 64 and spec.provenance["backbone"]
+    doc = run_audit(AuditConfig(model=str(tmp_path / "cls.onnx"), task="cifar10", data=str(data), out=str(tmp_path / "a"),
+                                corruptions="contrast", severities=[3], workers=0, progress=False, examples=0)).document
+    assert doc["summary"]["metrics"]["top1"]["cells"] == 1
+
+
+def test_fp16_and_int8_run_and_differ_by_a_reported_amount(cifar_checkpoint, tmp_path):
+    ckpt, data = cifar_checkpoint
+    calib = tmp_path / "calib"
+    synthetic.write_image_folder(calib, n_per_class=4, size=32)
+    docs = {}
+    for precision in ("fp32", "fp16", "int8"):
+        result = export_model(str(ckpt), tmp_path / f"{precision}.onnx", precision=precision, calibration=str(calib))
+        assert result.parity.ok and result.parity.precision == precision
+        docs[precision] = run_audit(AuditConfig(model=str(tmp_path / f"{precision}.onnx"), task="cifar10", data=str(data),
+                                                out=str(tmp_path / precision), corruptions="gaussian_noise", severities=[3],
+                                                workers=0, progress=False, examples=0)).document
+    assert docs["int8"]["engine"]["precision"] == "int8" and docs["fp16"]["engine"]["precision"] == "fp16"
+    p32 = docs["fp32"]["summary"]["metrics"]["top1"]["P"]
+    for precision in ("fp16", "int8"):
+        assert abs(docs[precision]["summary"]["metrics"]["top1"]["P"] - p32) <= 0.25
+
+
+def test_detector_by_name_exports_with_box_matching_parity(tmp_path):
+    result = export_model("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "det.onnx", num_classes=5)
+    assert len(result.parity.figures) == 2
+    for fig in result.parity.figures.values():
+        assert fig["unmatched_share"] <= 0.02 and fig["box_abs"] <= 0.5
+
+
+def test_broken_export_is_caught_and_leaves_no_file(tmp_path, monkeypatch):
+    import exporters.api as api
+
+    real = api.export_onnx
+
+    def broken(model, spec, out, **kw):
+        import torch
+
+        class Shuffled(torch.nn.Module):  # wrong output order: logits reversed along the class axis
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x).flip(1)
+
+        return real(Shuffled(model), spec, out, **kw)
+
+    monkeypatch.setattr(api, "export_onnx", broken)
+    with pytest.raises(ExportError, match="disagrees with PyTorch: logit_abs .* at 224x224"):
+        export_model("timm:test_resnet", tmp_path / "bad.onnx", num_classes=7)
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    cases = [(["export", "timm:no_such_net", "-o", str(tmp_path / "x.onnx")], "timm has no model 'no_such_net'"),
+             (["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.onnx")], "no checkpoint at"),
+             (["export", "timm:test_resnet", "-o", str(tmp_path / "x.onnx"), "--precision", "int8"], "needs --calibration"),
+             (["export", "timm:test_resnet", "-o", str(tmp_path / "x.engine"), "--engine", "tensorrt"], "tensorrt")]
+    for args, message in cases:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().startswith("error: ") and message in result.output
+
+
+def test_tensorrt_engine_without_tensorrt_is_a_clear_error(tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not an engine")
+    synthetic.write_cifar10(tmp_path / "data", n_train=2, n_test=4)
+    result = CliRunner().invoke(cli, ["run", str(engine), "--task", "cifar10", "--data", str(tmp_path / "data")])
+    assert result.exit_code == 1 and "TensorRT" in result.output and "robustaudit[tensorrt]" in result.output
+
+
+@pytest.mark.tensorrt
+def test_tensorrt_engine_audits(cifar_checkpoint, tmp_path):
+    ckpt, data = cifar_checkpoint
+    export_model(str(ckpt), tmp_path / "cls.engine", engine="tensorrt")
+    doc = run_audit(AuditConfig(model=str(tmp_path / "cls.engine"), task="cifar10", data=str(data), out=str(tmp_path / "t"),
+                                corruptions="contrast", severities=[1], workers=0, progress=False, examples=0)).document
+    assert doc["engine"]["name"] == "tensorrt" and np.isfinite(doc["summary"]["metrics"]["top1"]["P"])
