@@ -119,3 +119,27 @@ def test_tensorrt_engine_audits(cifar_checkpoint, tmp_path):
     doc = run_audit(AuditConfig(model=str(tmp_path / "cls.engine"), task="cifar10", data=str(data), out=str(tmp_path / "t"),
                                 corruptions="contrast", severities=[1], workers=0, progress=False, examples=0)).document
     assert doc["engine"]["name"] == "tensorrt" and np.isfinite(doc["summary"]["metrics"]["top1"]["P"])
+
+
+@pytest.mark.parametrize("task, head", [("ade20k", "upernet"), ("coco", "maskrcnn")])
+def test_dense_checkpoints_export_and_audit_with_no_extra_flags(task, head, tmp_path):
+    import torch
+
+    from finetune.config import FinetuneConfig
+    from finetune.train import run_finetune
+
+    torch.set_num_threads(1)
+    data = (synthetic.write_ade20k(tmp_path / "ade", n_train=4, n_val=3, size=(48, 64), seed=1) if task == "ade20k"
+            else synthetic.write_coco(tmp_path / "coco", n_train=4, n_val=3, size=(48, 64), seed=1))
+    extra = {"decoder_channels": 8} if task == "ade20k" else {"fpn_channels": 16, "rois_per_image": 32, "detections_per_image": 10}
+    cfg = FinetuneConfig(task=task, data=data, backbone=TINY, out=tmp_path / "ft", weights="none", mode="fixed", epochs=1,
+                         head=head, batch_size=2, input_size=(48, 64), max_steps=2, progress=False, extra=extra).resolved()
+    result = export_model(str(run_finetune(cfg)), tmp_path / "m.onnx")
+    assert len(result.parity.figures) == 2 and result.parity.ok
+    doc = run_audit(AuditConfig(model=str(tmp_path / "m.onnx"), task=task, data=str(data), out=str(tmp_path / "run"),
+                                corruptions="contrast", severities=[1], workers=0, progress=False, examples=1)).document
+    primary = doc["task"]["primary_metric"]
+    assert doc["summary"]["metrics"][primary]["cells"] == 1
+    if task == "coco":
+        assert doc["model"]["metadata"]["output_convention"] == "torchvision_detection"
+        assert "segm_AP" in doc["cells"][0]["metrics"]  # Mask R-CNN masks are audited too
