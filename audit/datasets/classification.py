@@ -39,6 +39,9 @@ class Cifar10(Dataset):
         self.cifar_c = cifar_c
         if cifar_c is not None and not Path(cifar_c).is_dir():
             raise DatasetError(f"CIFAR-10-C folder not found: {cifar_c}")
+        # listed once: the runner asks for every image of every cell
+        self._prerendered = set() if cifar_c is None else {
+            (p.stem, s) for p in Path(cifar_c).glob("*.npy") if p.stem != "labels" for s in range(1, 6)}
 
     def load_image(self, index: int) -> np.ndarray:
         return self._data[self._items[index]["row"]]
@@ -47,9 +50,7 @@ class Cifar10(Dataset):
         return int(self._labels[self._items[index]["row"]])
 
     def prerendered(self) -> set[tuple[str, int]]:
-        if self.cifar_c is None:
-            return set()
-        return {(p.stem, s) for p in Path(self.cifar_c).glob("*.npy") if p.stem != "labels" for s in range(1, 6)}
+        return self._prerendered
 
     def load_corrupted(self, index: int, corruption: str, severity: int) -> np.ndarray:
         arr = _npy(Path(self.cifar_c) / f"{corruption}.npy")
