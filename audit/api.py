@@ -25,6 +25,7 @@ from audit.corruptions.api import check_severity
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
 from audit.environment import environment
+from audit.errors import ConfigError
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, make_metric, metric_names
 from audit.metrics.robustness import bootstrap_ci, summarize
 from audit.runner import LocalExecutor, PrepareContext, all_cells, run_cells
@@ -63,6 +64,8 @@ class AuditConfig:
     fail_under_mpc: float | None = None
     bootstrap: int | None = None  # samples; default 1000 with --limit, none otherwise
     examples: int = 3
+    executor: str = "local"  # local, or ray (cells as Ray tasks; see audit/ray_executor.py)
+    ray_address: str | None = None
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
     report: bool = True
     progress: bool = True
@@ -99,19 +102,9 @@ def run_audit(config: AuditConfig) -> AuditResult:
     into exit code 2.
     """
     started = time.time()
-    ttype = task_type(config.task)
-    severities = sorted({check_severity(s) for s in config.severities})
-    corruptions = names(config.corruptions)
-    profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
-    dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
-                           num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
-                           skip_bad=config.skip_bad).subset(config.limit, config.seed)
-    engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
-                         threads=config.threads)
-    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, dataset.class_names)
-    adapter = TaskAdapter(spec, engine, getattr(dataset, "category_ids", None))
-    check_model(adapter, dataset.load_image(0), dataset.num_classes)
-    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine)
+    setup = prepare(config)
+    ttype, corruptions, severities, profile = setup.task_type, setup.corruptions, setup.severities, setup.profile
+    dataset, engine, spec, adapter, with_masks = setup.dataset, setup.engine, setup.spec, setup.adapter, setup.with_masks
 
     out = Path(config.out or f"runs/{Path(config.model).stem}-{config.task}")
     store = CellStore(out)
@@ -124,14 +117,17 @@ def run_audit(config: AuditConfig) -> AuditResult:
 
     cells = all_cells(corruptions, severities)
     todo = [c for c in cells if not store.has(c)]
-    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
-    # default: leave one core to the engine (measured on 2 cores: 1 worker beat 2 by 1.5x end to end)
-    workers = config.workers if config.workers is not None else max(1, (os.cpu_count() or 2) - 1)
+    context = setup.context
     bar = _progress(len(todo) * len(dataset), config.progress)
     try:
-        metrics = run_cells(todo, dataset=dataset, adapter=adapter, context=context, store=store,
-                            executor=LocalExecutor(workers), batch_size=config.batch_size if adapter.batchable else 1,
-                            with_masks=with_masks, on_images=bar.update)
+        if config.executor == "ray":
+            from audit.ray_executor import run_cells_ray
+
+            metrics = run_cells_ray(todo, config, store, on_images=bar.update)
+        elif config.executor == "local":
+            metrics = run_setup_cells(setup, config, todo, store, on_images=bar.update)
+        else:
+            raise ConfigError(f"unknown executor '{config.executor}'; valid: local, ray")
     finally:
         bar.close()
 
@@ -186,6 +182,52 @@ def run_audit(config: AuditConfig) -> AuditResult:
     if renderer:
         renderer([out / "results.json"], out / "report.html")
     return AuditResult(out, doc)
+
+
+@dataclass
+class Setup:
+    """Everything an audit needs before it runs cells (built by the driver and by remote workers)."""
+
+    task_type: str
+    corruptions: list[str]
+    severities: list[int]
+    profile: str
+    dataset: Any
+    engine: Any
+    spec: Any
+    adapter: TaskAdapter
+    with_masks: bool
+    context: PrepareContext
+
+
+def prepare(config: AuditConfig) -> Setup:
+    """Open the data and the model, resolve what the model means, and check one image end to end."""
+    ttype = task_type(config.task)
+    severities = sorted({check_severity(s) for s in config.severities})
+    corruptions = names(config.corruptions)
+    profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
+    dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
+                           num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
+                           skip_bad=config.skip_bad).subset(config.limit, config.seed)
+    engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
+                         threads=config.threads)
+    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, dataset.class_names)
+    adapter = TaskAdapter(spec, engine, getattr(dataset, "category_ids", None))
+    check_model(adapter, dataset.load_image(0), dataset.num_classes)
+    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine)
+    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
+    return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context)
+
+
+def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellStore, on_images=lambda n: None,
+                    workers: int | None = None) -> dict:
+    """Run `cells` in this process (with local corruption workers), saving each to `store`."""
+    # default: leave one core to the engine (measured on 2 cores: 1 worker beat 2 by 1.5x end to end)
+    workers = workers if workers is not None else (config.workers if config.workers is not None
+                                                   else max(1, (os.cpu_count() or 2) - 1))
+    return run_cells(cells, dataset=setup.dataset, adapter=setup.adapter, context=setup.context, store=store,
+                     executor=LocalExecutor(workers), batch_size=config.batch_size if setup.adapter.batchable else 1,
+                     with_masks=setup.with_masks, on_images=on_images)
 
 
 def _gives_masks(engine) -> bool:

@@ -44,13 +44,16 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--fail-under-rpc", default=None, type=float, help="Exit 2 when rPC is under this (fraction, e.g. 0.6).")
 @click.option("--fail-under-mpc", default=None, type=float, help="Exit 2 when mPC is under this (fraction).")
 @click.option("--examples", default=3, show_default=True, type=click.IntRange(min=0), help="Example images in the report.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run cells here, or as Ray tasks (the 'ray' extra).")
+@click.option("--ray-address", default=None, help="Ray cluster address [default: start a local Ray].")
 @click.option("--reference-corruptions", is_flag=True, help="Corrupt with imagecorruptions' own (slow) code.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
         limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, mean, std,
         channel_order, output_convention, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
-        reference_corruptions, no_report, quiet):
+        executor, ray_address, reference_corruptions, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
     Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
@@ -73,7 +76,7 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
                          trt_cache=trt_cache, model_config=model_config, overrides=overrides, num_classes=num_classes,
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
-                         reference_corruptions=reference_corruptions)
+                         reference_corruptions=reference_corruptions, executor=executor, ray_address=ray_address)
     result = run_audit(config)
     print_summary(result.document, str(result.out))
     if result.verdict["status"] == "fail":
