@@ -4,7 +4,8 @@
 - segmenters: agreement of the argmax label maps;
 - detectors: boxes matched first (greedy, same class, IoU >= 0.5, by score: near-tied scores may
   reorder detections, so a raw tensor difference misleads), then the largest box and score
-  differences among matches, and the share of detections left unmatched.
+  differences among matches (and the mean mask probability difference for Mask R-CNN), and the
+  share of detections left unmatched.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from audit.modelspec import ModelSpec
 
 # tolerance per precision: FP32 must agree closely; FP16 / INT8 are reported, and fail only when broken
 TOLERANCES = {
-    "fp32": {"logit_abs": 1e-3, "top1_agree": 1.0, "pixel_agree": 0.999, "box_abs": 0.5, "score_abs": 1e-3, "unmatched": 0.02},
-    "fp16": {"logit_abs": 5e-2, "top1_agree": 0.98, "pixel_agree": 0.99, "box_abs": 2.0, "score_abs": 2e-2, "unmatched": 0.1},
-    "int8": {"logit_abs": float("inf"), "top1_agree": 0.8, "pixel_agree": 0.9, "box_abs": 8.0, "score_abs": 0.2, "unmatched": 0.3},
+    "fp32": {"logit_abs": 1e-3, "top1_agree": 1.0, "pixel_agree": 0.999, "box_abs": 0.5, "score_abs": 1e-3, "unmatched": 0.02,
+             "mask_abs": 1e-2},
+    "fp16": {"logit_abs": 5e-2, "top1_agree": 0.98, "pixel_agree": 0.99, "box_abs": 2.0, "score_abs": 2e-2, "unmatched": 0.1,
+             "mask_abs": 5e-2},
+    "int8": {"logit_abs": float("inf"), "top1_agree": 0.8, "pixel_agree": 0.9, "box_abs": 8.0, "score_abs": 0.2, "unmatched": 0.3,
+             "mask_abs": 0.2},
 }
 
 
@@ -63,8 +67,12 @@ def match_detections(ref: dict, ours: dict, iou: float = 0.5) -> dict[str, float
     n = max(len(rb), len(ob), 1)
     box = max((float(np.abs(rb[r] - ob[o]).max()) for r, o in pairs), default=0.0)
     score = max((abs(float(ref["scores"][r] - ours["scores"][o])) for r, o in pairs), default=0.0)
-    return {"matched": len(pairs), "unmatched_share": (len(rb) + len(ob) - 2 * len(pairs)) / (2 * n),
-            "box_abs": box, "score_abs": score}
+    figures = {"matched": len(pairs), "unmatched_share": (len(rb) + len(ob) - 2 * len(pairs)) / (2 * n),
+               "box_abs": box, "score_abs": score}
+    if ref.get("masks") is not None and ours.get("masks") is not None:  # mean |probability difference| per mask
+        figures["mask_abs"] = max((float(np.abs(ref["masks"][r].astype(np.float32) - ours["masks"][o]).mean())
+                                   for r, o in pairs), default=0.0)
+    return figures
 
 
 def compare(model, onnx_path, spec: ModelSpec, sizes: list[tuple[int, int]], precision: str = "fp32") -> Parity:
@@ -101,7 +109,8 @@ def compare(model, onnx_path, spec: ModelSpec, sizes: list[tuple[int, int]], pre
             o = dict(zip([s.name for s in session.get_outputs()], got))
             fig = match_detections(r, o)
             checks = [("box_abs", fig["box_abs"] <= tol["box_abs"]), ("score_abs", fig["score_abs"] <= tol["score_abs"]),
-                      ("unmatched_share", fig["unmatched_share"] <= tol["unmatched"])]
+                      ("unmatched_share", fig["unmatched_share"] <= tol["unmatched"]),
+                      ("mask_abs", fig.get("mask_abs", 0.0) <= tol["mask_abs"])]
         result.figures[key] = fig
         result.failures += [f"{name} {fig[name]:.4g} at {key} (tolerance {tol.get(name, tol.get('unmatched'))})"
                             for name, ok in checks if not ok]

@@ -136,6 +136,8 @@ def test_dense_checkpoints_export_and_audit_with_no_extra_flags(task, head, tmp_
                          head=head, batch_size=2, input_size=(48, 64), max_steps=2, progress=False, extra=extra).resolved()
     result = export_model(str(run_finetune(cfg)), tmp_path / "m.onnx")
     assert len(result.parity.figures) == 2 and result.parity.ok
+    if task == "coco":
+        assert all("mask_abs" in f and f["mask_abs"] <= 1e-2 for f in result.parity.figures.values())
     doc = run_audit(AuditConfig(model=str(tmp_path / "m.onnx"), task=task, data=str(data), out=str(tmp_path / "run"),
                                 corruptions="contrast", severities=[1], workers=0, progress=False, examples=1)).document
     primary = doc["task"]["primary_metric"]
