@@ -19,9 +19,12 @@ from audit.errors import RobustAuditError, require
 
 def run_cell(config, cell: tuple[str, int]) -> tuple[dict, dict]:
     """Run one cell in this process; returns (record, state) as the cell store holds them."""
+    from dataclasses import replace
+
     from audit.api import prepare, run_setup_cells
 
-    setup = prepare(config)
+    # the task holds one CPU: one engine thread, unless the user chose otherwise
+    setup = prepare(replace(config, threads=config.threads or 1))
     with tempfile.TemporaryDirectory() as tmp:
         store = CellStore(tmp)
         run_setup_cells(setup, config, [cell], store, workers=0)

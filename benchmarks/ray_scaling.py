@@ -9,6 +9,7 @@ needs nothing but the `cpu` and `ray` extras.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -45,7 +46,10 @@ def main() -> int:
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
             times[f"ray x{cpus}"] = audit(model, data, tmp / f"ray{cpus}", args.corruptions, severities, "ray")
             ray.shutdown()
-    print(f"{args.images} images x {1 + len(severities) * len(args.corruptions.split(','))} cell groups, demo classifier")
+    from audit.corruptions import names
+
+    print(f"{args.images} images x {1 + len(severities) * len(names(args.corruptions))} cells, demo classifier, "
+          f"{os.cpu_count()} CPU cores")
     for name, seconds in times.items():
         print(f"{name:8s} {seconds:7.1f} s   {times['local'] / seconds:5.2f}x the local executor's speed")
     print(f"ray x2 vs ray x1: {times['ray x1'] / times['ray x2']:.2f}x")
