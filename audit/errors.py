@@ -56,6 +56,10 @@ class ExportError(RobustAuditError):
     """An export that failed, or whose parity check against PyTorch failed."""
 
 
+class StudyError(RobustAuditError):
+    """A study combination whose stage failed; the message names the combination and the cause."""
+
+
 class MissingDependencyError(RobustAuditError):
     """An optional package (an extra) is needed for this command but is not installed."""
 

@@ -1,0 +1,293 @@
+"""Run a study: for each combination finetune -> export -> audit, skipping finished stages.
+
+Each combination has its folder OUT/<id>/ (finetune/checkpoint.pt, model.onnx, audit/results.json).
+What is finished is read from those files, not from memory: a checkpoint whose provenance holds the
+final metric, an export whose metadata names that checkpoint's hash, a complete results document of
+that export. A stage cut short resumes (fine-tuning from its last epoch, the audit from its saved
+cells). The manifest OUT/study.json is rewritten atomically after every stage; the study report
+reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fnmatch
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from audit import results
+from audit.errors import ConfigError, RobustAuditError, StudyError
+from audit.study.spec import Combination, Study
+
+KIND = "robustaudit-study"
+VERSION = 1
+STAGES = ("finetune", "export", "audit")
+
+
+@dataclass
+class StudyResult:
+    """Where the manifest and report are, and which combinations failed (with --keep-going)."""
+
+    out: Path
+    manifest: Path
+    report: Path | None
+    failed: dict[str, str] = field(default_factory=dict)
+    ran: dict[str, list[str]] = field(default_factory=dict)  # combination id -> stages run (not reused) this time
+
+
+def select(study: Study, only: list[str] | None) -> list[Combination]:
+    """The combinations whose id matches one of the `only` globs (all when none given)."""
+    combos = study.combinations()
+    if not only:
+        return combos
+    chosen = [c for c in combos if any(fnmatch.fnmatchcase(c.id, pattern) for pattern in only)]
+    if not chosen:
+        raise ConfigError(f"--only {' '.join(only)} matches no combination; `audit study FILE --list` shows the ids")
+    return chosen
+
+
+def run_study(study: Study, *, only: list[str] | None = None, keep_going: bool = False, progress: bool = True,
+              report: bool = True, log: Callable[[str], None] = print) -> StudyResult:
+    """Run every (selected) combination's missing stages, then write the study report.
+
+    Example:
+        >>> from audit.study import load_study, run_study
+        >>> result = run_study(load_study("studies/tiny-cpu.yaml"))  # doctest: +SKIP
+        >>> result.report  # doctest: +SKIP
+        PosixPath('runs/study-tiny-cpu/report.html')
+    """
+    combos = select(study, only)
+    _check_configs(study, combos)
+    study.out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(study)
+    result = StudyResult(study.out, manifest.path, None)
+    for task in {c.task.name: c.task for c in combos}.values():
+        prepare_data(task, study.seed, log)
+    for i, combo in enumerate(combos, 1):
+        log(f"[{i}/{len(combos)}] {combo.id}")
+        try:
+            result.ran[combo.id] = _run_combination(study, combo, manifest, progress, log)
+        except RobustAuditError as exc:
+            if not keep_going:
+                raise StudyError(f"{combo.id}: {exc} (finished stages are kept: fix this and run the study again)") from exc
+            result.failed[combo.id] = str(exc)
+            log(f"  failed: {exc}")
+    if report:
+        result.report = write_study_report(study.out)
+    return result
+
+
+def write_study_report(out: Path) -> Path | None:
+    """Render OUT/study.json as OUT/report.html (None when the reports package is absent)."""
+    try:
+        from reports.study import write_study_report as render
+    except ImportError:
+        return None
+    return render(Path(out) / "study.json", Path(out) / "report.html")
+
+
+def _check_configs(study: Study, combos: list[Combination]) -> None:
+    """Resolve every fine-tuning config before any work, so a typo fails now, not after hours."""
+    from finetune.models import resolve_backbone
+
+    for combo in combos:
+        try:
+            finetune_config(study, combo, resume=False).resolved()
+            resolve_backbone(combo.backbone.arch)
+        except ConfigError as exc:
+            raise ConfigError(f"{study.path}: {combo.id} (backbone {combo.backbone.name}): {exc}") from None
+
+
+def finetune_config(study: Study, combo: Combination, resume: bool, progress: bool = True):
+    """The `FinetuneConfig` of one combination."""
+    from finetune.config import FinetuneConfig
+
+    opts = {k: v for k, v in combo.task.finetune.items() if k != "threads"}
+    if "input_size" in opts:
+        opts["input_size"] = tuple(opts["input_size"])
+    return FinetuneConfig(task=combo.task.name, data=combo.task.data, backbone=combo.backbone.arch,
+                          out=study.out / combo.id / "finetune", weights=combo.backbone.weights, mode=combo.mode,
+                          lr=combo.lr, augment=combo.augment, seed=study.seed, resume=resume, progress=progress, **opts)
+
+
+def prepare_data(task, seed: int, log: Callable[[str], None]) -> None:
+    """Write a task's synthetic dataset once (a marker file says it is complete)."""
+    if task.synthetic is None:
+        if not task.data.exists():
+            raise ConfigError(f"dataset folder {task.data} for task {task.name} does not exist; fix 'data' in the study file")
+        return
+    marker = task.data / ".robustaudit-synthetic.json"
+    wanted = json.dumps(task.synthetic, sort_keys=True)
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    from audit import synthetic
+
+    s = dict(task.synthetic)
+    log(f"writing synthetic {task.name} data to {task.data}")
+    size = tuple(s.get("size", (96, 128)))
+    seed = int(s.get("seed", seed))
+    if task.name == "cifar10":
+        synthetic.write_cifar10(task.data, n_train=int(s.get("n_train", 600)), n_test=int(s.get("n_val", 200)), seed=seed)
+    elif task.name == "coco":
+        synthetic.write_coco(task.data, n_train=int(s.get("n_train", 120)), n_val=int(s.get("n_val", 40)), size=size, seed=seed)
+    else:
+        synthetic.write_ade20k(task.data, n_train=int(s.get("n_train", 80)), n_val=int(s.get("n_val", 30)), size=size, seed=seed)
+    results.atomic_write_text(marker, wanted)
+
+
+class Manifest:
+    """OUT/study.json: the grid, each combination's stages (status, seconds, reused) and file paths."""
+
+    def __init__(self, study: Study):
+        self.path = study.out / "study.json"
+        old = _read_json(self.path) or {}
+        previous = {c["id"]: c for c in old.get("combinations", [])}
+        self.doc = {"kind": KIND, "version": VERSION, "name": study.name, "file": str(study.path),
+                    "created": old.get("created") or _now(), "updated": _now(), "seed": study.seed,
+                    "export": study.export, "combinations": []}
+        for combo in study.combinations():
+            entry = {**combo.describe(), "dir": combo.id, "finetune_options": combo.task.finetune,
+                     "audit_options": combo.task.audit, "files": {}, "stages": {s: {"status": "pending"} for s in STAGES}}
+            if combo.id in previous:
+                entry["stages"].update(previous[combo.id].get("stages", {}))
+                entry["files"].update(previous[combo.id].get("files", {}))
+            self.doc["combinations"].append(entry)
+        self.save()
+
+    def entry(self, combo_id: str) -> dict[str, Any]:
+        return next(c for c in self.doc["combinations"] if c["id"] == combo_id)
+
+    def stage(self, combo_id: str, stage: str, **values) -> None:
+        self.entry(combo_id)["stages"][stage] = values
+        self.doc["updated"] = _now()
+        self.save()
+
+    def save(self) -> None:
+        results.atomic_write_text(self.path, json.dumps(self.doc, indent=2, allow_nan=False) + "\n")
+
+
+def _run_combination(study: Study, combo: Combination, manifest: Manifest, progress: bool, log) -> list[str]:
+    folder = study.out / combo.id
+    ran = []
+    for stage, fn in (("finetune", _finetune), ("export", _export), ("audit", _audit)):
+        started = time.time()
+        try:
+            done, reused, info = fn(study, combo, folder, progress, log)
+        except KeyboardInterrupt:
+            manifest.stage(combo.id, stage, status="interrupted", at=_now())
+            raise
+        except RobustAuditError as exc:
+            manifest.stage(combo.id, stage, status="failed", error=str(exc), at=_now())
+            raise
+        previous = manifest.entry(combo.id)["stages"][stage]
+        seconds = previous.get("seconds") if reused and previous.get("status") == "done" else round(time.time() - started, 2)
+        manifest.entry(combo.id)["files"][stage] = str(done.relative_to(study.out))
+        manifest.stage(combo.id, stage, status="done", reused=reused, seconds=seconds, at=_now(), **info)
+        log(f"  {stage}: {'already done' if reused else 'done'} ({done.relative_to(study.out)})")
+        if not reused:
+            ran.append(stage)
+    return ran
+
+
+def _finetune(study: Study, combo: Combination, folder: Path, progress: bool, log):
+    from finetune.checkpoint import load_checkpoint
+    from finetune.train import CHECKPOINT, run_finetune
+
+    path = folder / "finetune" / CHECKPOINT
+    cfg = finetune_config(study, combo, resume=path.exists(), progress=progress).resolved()
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        prov = ckpt.get("provenance", {})
+        mismatch = [f"{k} {prov.get(k)} vs {getattr(cfg, k)}" for k in ("lr", "epochs", "mode", "augment")
+                    if prov.get(k) != getattr(cfg, k)]
+        if mismatch:
+            raise ConfigError(f"{path} was fine-tuned with other settings ({', '.join(mismatch)}); "
+                              f"delete {folder} or choose another --out")
+        if prov.get("final_metric") and ckpt.get("epoch", 0) >= cfg.epochs:
+            return path, True, {"metric": prov["final_metric"]}
+        log(f"  finetune: resuming from epoch {ckpt.get('epoch', 0)}")
+    with _torch_threads(combo.task.finetune.get("threads")):
+        path = run_finetune(cfg)
+    return path, False, {"metric": load_checkpoint(path)["provenance"]["final_metric"]}
+
+
+def _export(study: Study, combo: Combination, folder: Path, progress: bool, log):
+    from audit.api import sha256_of
+    from exporters.api import export_model
+
+    ckpt = folder / "finetune" / "checkpoint.pt"
+    out = folder / "model.onnx"
+    source_hash = sha256_of(ckpt)
+    if out.exists() and _onnx_provenance(out).get("source_sha256") == source_hash:
+        return out, True, {}
+    opts = dict(study.export)
+    with _torch_threads(combo.task.finetune.get("threads")):
+        result = export_model(str(ckpt), out, opset=int(opts.get("opset", 17)), dynamic=bool(opts.get("dynamic", True)),
+                              precision=opts.get("precision", "fp32"), calibration=opts.get("calibration"),
+                              check=bool(opts.get("check", True)))
+    return out, False, {"parity": result.parity.figures if result.parity else None}
+
+
+def _audit(study: Study, combo: Combination, folder: Path, progress: bool, log):
+    from audit.api import AuditConfig, run_audit, sha256_of
+
+    model = folder / "model.onnx"
+    out = folder / "audit"
+    doc = _read_json(out / "results.json")
+    if doc and doc.get("status") == "complete" and doc.get("model", {}).get("sha256") == sha256_of(model):
+        return out / "results.json", True, _headline(doc)
+    opts = dict(combo.task.audit)
+    if "severities" in opts:
+        opts["severities"] = [int(s) for s in opts["severities"]]
+    result = run_audit(AuditConfig(model=str(model), task=combo.task.name, data=str(combo.task.data), out=str(out),
+                                   resume=True, progress=progress, seed=study.seed, **opts))
+    return out / "results.json", False, _headline(result.document)
+
+
+def _headline(doc: dict) -> dict[str, Any]:
+    primary = doc["task"]["primary_metric"]
+    m = doc["summary"]["metrics"][primary]
+    return {"metric": primary, "P": m["P"], "mPC": m["mPC"], "rPC": m["rPC"]}
+
+
+def _onnx_provenance(path: Path) -> dict:
+    import onnx
+
+    from audit.modelspec import ModelSpec
+
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return ModelSpec.from_metadata(meta).provenance or {}
+    except Exception:  # an unreadable or foreign file is simply not a finished export: export again
+        return {}
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """Run torch with `threads` intra-op threads (on small CPU machines 1-2 avoid spin-waiting OpenMP threads)."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
