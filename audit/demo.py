@@ -1,20 +1,38 @@
-"""The built-in demo: synthetic data in the real formats, tiny models, audits and one report.
+"""The built-in demo: synthetic data in the real formats, tiny fine-tuned models, exports, audits, one report.
 
-Nothing is downloaded and no GPU or torch is needed: the datasets are drawn (audit.synthetic), the
-models are trained in NumPy and written as ONNX with robustaudit metadata (audit.demo_models), and
-each is audited through the same `run_audit` as any user model.
+Nothing is downloaded. With the `train` extra (torch, timm) the demo runs the whole pipeline, each
+step through the same code as the commands: `audit finetune` a tiny timm ResNet per task (linear
+classifier on CIFAR-10 batches, UperNet on the ADE20K layout, Faster R-CNN on COCO json), `audit
+export` each to ONNX with its parity check (and the classifier also to INT8, calibrated on images),
+`audit run` each export under a reduced corruption set, and one comparison report.
+
+Without torch it falls back to models trained in NumPy (audit.demo_models), so a deployment box
+with only the `cpu` extra still sees the audit and the report. Running the demo again in the same
+folder reuses what is finished (audit.pipeline).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from audit import demo_models, synthetic
+from audit import synthetic
 from audit.api import AuditConfig, AuditResult, run_audit
 
 REDUCED = "gaussian_noise,defocus_blur,motion_blur,fog,frost,contrast,jpeg_compression"
+BACKBONE = "test_resnet"  # timm's smallest ResNet: random init, trains in seconds on a CPU
+
+
+@dataclass
+class DemoModel:
+    """One model of the demo: its name in the report, its ONNX file, the task and data it is audited on."""
+
+    name: str
+    model: Path
+    task: str
+    data: Path
 
 
 @dataclass
@@ -24,11 +42,20 @@ class DemoResult:
     out: Path
     audits: list[AuditResult]
     report: Path | None
+    trainer: str  # "torch" (fine-tuned timm models) or "numpy" (the torch-free fallback)
+
+
+def torch_available() -> bool:
+    """Whether the `train` extra (torch and timm) is installed."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "timm"))
 
 
 def run_demo(out: str | Path = "demo", *, full: bool = False, images: int = 200, workers: int | None = None,
-             seed: int = 0, log: Callable[[str], None] = print, progress: bool = True) -> DemoResult:
-    """Write the data, train the models, audit them, render one report.
+             seed: int = 0, log: Callable[[str], None] = print, progress: bool = True, trainer: str = "auto") -> DemoResult:
+    """Write the data, train the models, export and audit them, render one report.
+
+    `trainer` is "torch" (fine-tune and export with the `train` extra), "numpy" (the torch-free
+    models) or "auto" (torch when installed).
 
     Example:
         >>> result = run_demo("demo-out", images=50)  # doctest: +SKIP
@@ -36,19 +63,28 @@ def run_demo(out: str | Path = "demo", *, full: bool = False, images: int = 200,
         PosixPath('demo-out/report.html')
     """
     out = Path(out)
-    log(f"writing synthetic datasets to {out / 'data'}")
-    cifar = synthetic.write_cifar10(out / "data" / "cifar10", n_train=2, n_test=images, seed=seed + 7).parent
-    ade = synthetic.write_ade20k(out / "data" / "ade20k", n_train=1, n_val=max(10, images // 10), seed=seed + 8)
-    log("training the demo classifier and segmenter (NumPy, a few seconds each)")
-    models = {
-        "classifier": (demo_models.train_classifier(out / "models" / "shapes-classifier.onnx", seed=seed), "cifar10", cifar),
-        "segmenter": (demo_models.train_segmenter(out / "models" / "shapes-segmenter.onnx", seed=seed + 1), "ade20k", ade),
-    }
+    if trainer == "auto":
+        trainer = "torch" if torch_available() else "numpy"
+        if trainer == "numpy":
+            log("torch / timm not installed: the demo trains small NumPy models instead of fine-tuning timm backbones "
+                "(pip install 'robustaudit[train]' for the whole finetune -> export -> audit pipeline)")
+    if trainer == "torch":
+        from audit.errors import require
+
+        require("torch", "train", "the fine-tuned demo")
+        require("timm", "train", "the fine-tuned demo")
+        models = _torch_models(out, images, seed, log, progress)
+    elif trainer == "numpy":
+        models = _numpy_models(out, images, seed, log)
+    else:
+        from audit.errors import ConfigError
+
+        raise ConfigError(f"unknown demo trainer '{trainer}'; valid: auto, torch, numpy")
     corruptions, severities = ("benchmark", [1, 2, 3, 4, 5]) if full else (REDUCED, [1, 3, 5])
     audits = []
-    for name, (model, task, data) in models.items():
-        log(f"auditing the {name} ({task}) under {corruptions} at severities {severities}")
-        audits.append(run_audit(AuditConfig(model=str(model), task=task, data=str(data), out=str(out / "runs" / name),
+    for m in models:
+        log(f"auditing {m.name} ({m.task}) under {corruptions} at severities {severities}")
+        audits.append(run_audit(AuditConfig(model=str(m.model), task=m.task, data=str(m.data), out=str(out / "runs" / m.name),
                                             corruptions=corruptions, severities=severities, workers=workers, seed=seed,
                                             resume=True, progress=progress)))
     report = None
@@ -58,4 +94,79 @@ def run_demo(out: str | Path = "demo", *, full: bool = False, images: int = 200,
         pass
     else:
         report = write_report([a.out / "results.json" for a in audits], out / "report.html", title="robustaudit demo")
-    return DemoResult(out, audits, report)
+    return DemoResult(out, audits, report, trainer)
+
+
+def _numpy_models(out: Path, images: int, seed: int, log) -> list[DemoModel]:
+    from audit import demo_models
+
+    log(f"writing synthetic datasets to {out / 'data'}")
+    cifar = synthetic.write_cifar10(out / "data" / "cifar10", n_train=2, n_test=images, seed=seed + 7).parent
+    ade = synthetic.write_ade20k(out / "data" / "ade20k", n_train=1, n_val=max(10, images // 10), seed=seed + 8)
+    log("training the demo classifier and segmenter (NumPy, a few seconds each)")
+    return [DemoModel("classifier", demo_models.train_classifier(out / "models" / "shapes-classifier.onnx", seed=seed), "cifar10", cifar),
+            DemoModel("segmenter", demo_models.train_segmenter(out / "models" / "shapes-segmenter.onnx", seed=seed + 1), "ade20k", ade)]
+
+
+# name, task, synthetic data size, fine-tuning settings (tiny heads: a few seconds to a minute on 2 CPU cores)
+TORCH_MODELS = [
+    ("classifier", "cifar10", {"lr": 0.05, "epochs": 4, "batch_size": 32}),
+    ("segmenter", "ade20k", {"lr": 0.05, "epochs": 5, "batch_size": 8, "input_size": (64, 80), "extra": {"decoder_channels": 32}}),
+    ("detector", "coco", {"lr": 0.02, "epochs": 6, "batch_size": 4, "input_size": (96, 128), "head": "fasterrcnn",
+                          "extra": {"fpn_channels": 32, "rois_per_image": 64, "detections_per_image": 20}}),
+]
+
+
+def _torch_models(out: Path, images: int, seed: int, log, progress: bool) -> list[DemoModel]:
+    from audit.pipeline import export_stage, finetune_stage
+    from finetune.config import FinetuneConfig
+
+    data = _torch_data(out / "data", images, seed, log)
+    models = []
+    for name, task, settings in TORCH_MODELS:
+        log(f"fine-tuning the {name}: {BACKBONE} on synthetic {task} ({data[task].relative_to(out) if data[task].is_relative_to(out) else data[task]})")
+        cfg = FinetuneConfig(task=task, data=data[task], backbone=BACKBONE, out=out / "finetune" / name, weights="none",
+                             seed=seed, progress=progress, **settings)
+        stage = finetune_stage(cfg, log=log)
+        log(f"  {'reused' if stage.reused else 'trained'}: {_figures(stage.info['metric'])}")
+        onnx = out / "models" / f"{name}.onnx"
+        log(f"exporting the {name} to ONNX with a parity check against PyTorch")
+        export_stage(stage.path, onnx, precision="fp32")
+        models.append(DemoModel(name, onnx, task, data[task]))
+        if task == "cifar10":
+            log("quantising the classifier to INT8 (ONNX Runtime static QDQ, calibrated on 64 images)")
+            calib = synthetic.write_image_folder(out / "data" / "calibration", n_per_class=16, size=32, seed=seed + 9)
+            int8 = out / "models" / f"{name}-int8.onnx"
+            export_stage(stage.path, int8, precision="int8", calibration=str(calib))
+            models.append(DemoModel(f"{name}-int8", int8, task, data[task]))
+    return models
+
+
+def _torch_data(root: Path, images: int, seed: int, log) -> dict[str, Path]:
+    """The three synthetic datasets (written once; a marker file says a dataset is complete)."""
+    import json
+
+    sizes = {"cifar10": {"n_train": 600, "n_val": images}, "ade20k": {"n_train": 80, "n_val": max(10, images // 4)},
+             "coco": {"n_train": 120, "n_val": max(10, images // 4)}}
+    paths = {}
+    for task, size in sizes.items():
+        folder = root / task
+        marker = folder / ".robustaudit-synthetic.json"
+        wanted = json.dumps({**size, "seed": seed})
+        if not (marker.exists() and marker.read_text() == wanted):
+            log(f"writing synthetic {task} data to {folder}")
+            s = seed + {"cifar10": 7, "ade20k": 8, "coco": 9}[task]
+            if task == "cifar10":
+                synthetic.write_cifar10(folder, n_train=size["n_train"], n_test=size["n_val"], seed=s)
+            elif task == "ade20k":
+                synthetic.write_ade20k(folder, n_train=size["n_train"], n_val=size["n_val"], size=(64, 80), seed=s)
+            else:
+                synthetic.write_coco(folder, n_train=size["n_train"], n_val=size["n_val"], size=(96, 128), seed=s)
+            marker.write_text(wanted)
+        paths[task] = folder
+    return paths
+
+
+def _figures(metric: dict) -> str:
+    keys = [k for k in ("top1", "mIoU", "bbox_AP", "bbox_AP50") if metric.get(k) is not None]
+    return ", ".join(f"{k} {metric[k]:.3f}" for k in keys) or "no metric"

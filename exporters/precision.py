@@ -28,40 +28,62 @@ def to_fp16(src: Path, dst: Path) -> Path:
 class _Calibration:
     """onnxruntime.quantization CalibrationDataReader over preprocessed images of a folder."""
 
-    def __init__(self, folder: Path, spec: ModelSpec, input_name: str, limit: int):
+    def __init__(self, folder: Path, spec: ModelSpec, input_name: str, limit: int, batched: bool = True):
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
         if not files:
             raise DatasetError(f"no calibration images under {folder}; give --calibration with a few images from the task")
-        self._feeds = iter([{input_name: preprocess(read_image(f), spec)[0][None]} for f in files])
+        # torchvision detectors take one CHW image; the others an NCHW batch
+        self._feeds = iter([{input_name: (lambda x: x[None] if batched else x)(preprocess(read_image(f), spec)[0])}
+                            for f in files])
 
     def get_next(self):
         return next(self._feeds, None)
 
 
 def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | None, limit: int = 64) -> Path:
-    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images."""
+    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images.
+
+    Detectors: only the backbone's convolutions (body and FPN, where the compute is) are quantised;
+    the RPN, RoIAlign, box / mask heads and NMS stay FP32, as TensorRT's and ONNX Runtime's detector
+    recipes do, since proposal ranking and box regression are sensitive to INT8 rounding.
+    """
     import onnxruntime as ort
 
     if calibration is None:
         raise ConfigError("--precision int8 needs --calibration DIR (a few hundred images like the audit data)")
-    if spec.task == "detection":
-        raise ConfigError("INT8 for torchvision detectors is not supported yet (their NMS / RoIAlign graph); export fp32 or fp16")
-    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    first = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    input_name = first.name
     prepared = dst.with_suffix(".prep.onnx")
     # onnxruntime's quantisation tools drop temporary files into the working directory: work in dst's
     with contextlib.chdir(dst.parent):
-        _quantize(src, prepared, dst, spec, calibration, input_name, limit)
+        _quantize(src, prepared, dst, spec, calibration, input_name, limit, batched=len(first.shape) == 4)
     return dst
 
 
-def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration, input_name: str, limit: int) -> None:
+def backbone_convolutions(path: Path) -> list[str]:
+    """Names of the Conv nodes of a torchvision-style detector's backbone (body and FPN)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith("/backbone/")]
+
+
+def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration, input_name: str, limit: int,
+              batched: bool = True) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration).resolve(), spec, input_name, limit),
+        only = {}
+        if spec.task == "detection":
+            nodes = backbone_convolutions(prepared)
+            if not nodes:
+                raise ConfigError("found no backbone convolutions (nodes under /backbone/) to quantise in this detector; "
+                                  "export it with robustaudit's exporter, or use --precision fp16")
+            only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
+        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration).resolve(), spec, input_name, limit, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8)
+                        weight_type=QuantType.QInt8, **only)
     finally:
         prepared.unlink(missing_ok=True)

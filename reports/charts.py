@@ -85,7 +85,7 @@ def lines(series: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], x_
         >>> svg.count("<circle"), "<polyline" in svg
         (2, True)
     """
-    w, left, top, plot_h, bottom = 560, 60, 14, 220, 40
+    w, left, top, plot_h = 560, 60, 14, 220
     xs = sorted({x for _, pts in series for x, y in pts if x > 0})
     if not xs:
         return ""

@@ -16,7 +16,7 @@ from typing import Any
 from reports.charts import grouped_bars, lines
 from reports.fmt import DASH, esc, is_num, pct
 from reports.html import _page
-from reports.load import GROUPS, ReportInputError, Run, load_run
+from reports.load import ReportInputError, Run, load_run
 from reports.sections import table
 
 KIND = "robustaudit-study"

@@ -1,16 +1,13 @@
 """Run a study: for each combination finetune -> export -> audit, skipping finished stages.
 
 Each combination has its folder OUT/<id>/ (finetune/checkpoint.pt, model.onnx, audit/results.json).
-What is finished is read from those files, not from memory: a checkpoint whose provenance holds the
-final metric, an export whose metadata names that checkpoint's hash, a complete results document of
-that export. A stage cut short resumes (fine-tuning from its last epoch, the audit from its saved
-cells). The manifest OUT/study.json is rewritten atomically after every stage; the study report
+What is finished is read from those files, not from memory (see `audit.pipeline`), and a stage cut
+short resumes (fine-tuning from its last epoch, the audit from its saved cells). The manifest OUT/study.json is rewritten atomically after every stage; the study report
 reads it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import fnmatch
 import json
@@ -21,6 +18,7 @@ from typing import Any, Callable
 
 from audit import results
 from audit.errors import ConfigError, RobustAuditError, StudyError
+from audit.pipeline import audit_stage, export_stage, finetune_stage, read_json
 from audit.study.spec import Combination, Study
 
 KIND = "robustaudit-study"
@@ -144,7 +142,7 @@ class Manifest:
 
     def __init__(self, study: Study):
         self.path = study.out / "study.json"
-        old = _read_json(self.path) or {}
+        old = read_json(self.path) or {}
         previous = {c["id"]: c for c in old.get("combinations", [])}
         self.doc = {"kind": KIND, "version": VERSION, "name": study.name, "file": str(study.path),
                     "created": old.get("created") or _now(), "updated": _now(), "seed": study.seed,
@@ -194,99 +192,29 @@ def _run_combination(study: Study, combo: Combination, manifest: Manifest, progr
 
 
 def _finetune(study: Study, combo: Combination, folder: Path, progress: bool, log):
-    from finetune.checkpoint import load_checkpoint
-    from finetune.train import CHECKPOINT, run_finetune
-
-    path = folder / "finetune" / CHECKPOINT
-    cfg = finetune_config(study, combo, resume=path.exists(), progress=progress).resolved()
-    if path.exists():
-        ckpt = load_checkpoint(path)
-        prov = ckpt.get("provenance", {})
-        mismatch = [f"{k} {prov.get(k)} vs {getattr(cfg, k)}" for k in ("lr", "epochs", "mode", "augment")
-                    if prov.get(k) != getattr(cfg, k)]
-        if mismatch:
-            raise ConfigError(f"{path} was fine-tuned with other settings ({', '.join(mismatch)}); "
-                              f"delete {folder} or choose another --out")
-        if prov.get("final_metric") and ckpt.get("epoch", 0) >= cfg.epochs:
-            return path, True, {"metric": prov["final_metric"]}
-        log(f"  finetune: resuming from epoch {ckpt.get('epoch', 0)}")
-    with _torch_threads(combo.task.finetune.get("threads")):
-        path = run_finetune(cfg)
-    return path, False, {"metric": load_checkpoint(path)["provenance"]["final_metric"]}
+    stage = finetune_stage(finetune_config(study, combo, resume=False, progress=progress),
+                           threads=combo.task.finetune.get("threads"), log=lambda m: log(f"  {m}"))
+    return stage.path, stage.reused, stage.info
 
 
 def _export(study: Study, combo: Combination, folder: Path, progress: bool, log):
-    from audit.api import sha256_of
-    from exporters.api import export_model
-
-    ckpt = folder / "finetune" / "checkpoint.pt"
-    out = folder / "model.onnx"
-    source_hash = sha256_of(ckpt)
-    if out.exists() and _onnx_provenance(out).get("source_sha256") == source_hash:
-        return out, True, {}
     opts = dict(study.export)
-    with _torch_threads(combo.task.finetune.get("threads")):
-        result = export_model(str(ckpt), out, opset=int(opts.get("opset", 17)), dynamic=bool(opts.get("dynamic", True)),
-                              precision=opts.get("precision", "fp32"), calibration=opts.get("calibration"),
-                              check=bool(opts.get("check", True)))
-    return out, False, {"parity": result.parity.figures if result.parity else None}
+    stage = export_stage(folder / "finetune" / "checkpoint.pt", folder / "model.onnx", threads=combo.task.finetune.get("threads"),
+                         opset=int(opts.get("opset", 17)), dynamic=bool(opts.get("dynamic", True)),
+                         precision=opts.get("precision", "fp32"), calibration=opts.get("calibration"),
+                         check=bool(opts.get("check", True)))
+    return stage.path, stage.reused, stage.info
 
 
 def _audit(study: Study, combo: Combination, folder: Path, progress: bool, log):
-    from audit.api import AuditConfig, run_audit, sha256_of
+    from audit.api import AuditConfig
 
-    model = folder / "model.onnx"
-    out = folder / "audit"
-    doc = _read_json(out / "results.json")
-    if doc and doc.get("status") == "complete" and doc.get("model", {}).get("sha256") == sha256_of(model):
-        return out / "results.json", True, _headline(doc)
     opts = dict(combo.task.audit)
     if "severities" in opts:
         opts["severities"] = [int(s) for s in opts["severities"]]
-    result = run_audit(AuditConfig(model=str(model), task=combo.task.name, data=str(combo.task.data), out=str(out),
-                                   resume=True, progress=progress, seed=study.seed, **opts))
-    return out / "results.json", False, _headline(result.document)
-
-
-def _headline(doc: dict) -> dict[str, Any]:
-    primary = doc["task"]["primary_metric"]
-    m = doc["summary"]["metrics"][primary]
-    return {"metric": primary, "P": m["P"], "mPC": m["mPC"], "rPC": m["rPC"]}
-
-
-def _onnx_provenance(path: Path) -> dict:
-    import onnx
-
-    from audit.modelspec import ModelSpec
-
-    try:
-        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        return ModelSpec.from_metadata(meta).provenance or {}
-    except Exception:  # an unreadable or foreign file is simply not a finished export: export again
-        return {}
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None):
-    """Run torch with `threads` intra-op threads (on small CPU machines 1-2 avoid spin-waiting OpenMP threads)."""
-    if not threads:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    stage = audit_stage(AuditConfig(model=str(folder / "model.onnx"), task=combo.task.name, data=str(combo.task.data),
+                                    out=str(folder / "audit"), progress=progress, seed=study.seed, **opts))
+    return stage.path, stage.reused, stage.info
 
 
 def _now() -> str:

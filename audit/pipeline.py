@@ -1,0 +1,120 @@
+"""The three stages that `audit study` and `audit demo` chain: finetune -> export -> audit, each skipped
+when its output is already there and belongs to its input.
+
+What is finished is read from the files: a checkpoint whose provenance holds the final metric (and
+the same lr, epochs, mode and augmentation), an export whose metadata names that checkpoint's hash, a
+complete results document of that export. A stage cut short resumes: fine-tuning from its last
+epoch, the audit from its saved cells. Torch is imported only by the first two stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from audit.errors import ConfigError
+
+
+@dataclass
+class Stage:
+    """What a stage produced: its main file, whether it was already there, and its headline figures."""
+
+    path: Path
+    reused: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def finetune_stage(config, threads: int | None = None, log: Callable[[str], None] = lambda m: None) -> Stage:
+    """Fine-tune per `config` (a FinetuneConfig) unless OUT/checkpoint.pt is finished; resume a cut-short one."""
+    from finetune.checkpoint import load_checkpoint
+    from finetune.train import CHECKPOINT, run_finetune
+
+    path = Path(config.out) / CHECKPOINT
+    cfg = config.resolved()
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        prov = ckpt.get("provenance", {})
+        mismatch = [f"{k} {prov.get(k)} vs {getattr(cfg, k)}" for k in ("lr", "epochs", "mode", "augment")
+                    if prov.get(k) != getattr(cfg, k)]
+        if mismatch:
+            raise ConfigError(f"{path} was fine-tuned with other settings ({', '.join(mismatch)}); "
+                              f"delete {path.parent} or choose another output folder")
+        if prov.get("final_metric") and ckpt.get("epoch", 0) >= cfg.epochs:
+            return Stage(path, True, {"metric": prov["final_metric"]})
+        log(f"resuming the fine-tuning in {path.parent} from epoch {ckpt.get('epoch', 0)}")
+        cfg.resume = True
+    with torch_threads(threads):
+        path = run_finetune(cfg)
+    return Stage(path, False, {"metric": load_checkpoint(path)["provenance"]["final_metric"]})
+
+
+def export_stage(checkpoint: Path, out: Path, threads: int | None = None, **options) -> Stage:
+    """Export `checkpoint` to `out` (exporters.api.export_model options) unless `out` was exported from it."""
+    from audit.api import sha256_of
+    from exporters.api import export_model
+
+    precision = options.get("precision", "fp32")
+    prov = onnx_provenance(out) if out.exists() else {}
+    if prov.get("source_sha256") == sha256_of(checkpoint) and prov.get("precision", "fp32") == precision:
+        return Stage(out, True)
+    with torch_threads(threads):
+        result = export_model(str(checkpoint), out, **options)
+    return Stage(out, False, {"parity": result.parity.figures if result.parity else None})
+
+
+def audit_stage(config) -> Stage:
+    """Run the audit `config` (an AuditConfig) unless OUT/results.json is a complete audit of that model."""
+    from audit.api import run_audit, sha256_of
+
+    results = Path(config.out) / "results.json"
+    doc = read_json(results)
+    if doc and doc.get("status") == "complete" and doc.get("model", {}).get("sha256") == sha256_of(config.model):
+        return Stage(results, True, headline(doc))
+    config.resume = True
+    return Stage(results, False, headline(run_audit(config).document))
+
+
+def headline(doc: dict) -> dict[str, Any]:
+    """The primary metric's P, mPC and rPC of a results document."""
+    primary = doc["task"]["primary_metric"]
+    m = doc["summary"]["metrics"][primary]
+    return {"metric": primary, "P": m["P"], "mPC": m["mPC"], "rPC": m["rPC"]}
+
+
+def onnx_provenance(path: Path) -> dict:
+    """The provenance robustaudit's exporter wrote into an ONNX file ({} when absent or unreadable)."""
+    import onnx
+
+    from audit.modelspec import ModelSpec
+
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return ModelSpec.from_metadata(meta).provenance or {}
+    except Exception:  # an unreadable or foreign file is simply not a finished export: export again
+        return {}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run torch with `threads` intra-op threads (on small CPU machines 1-2 avoid spin-waiting OpenMP threads)."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
