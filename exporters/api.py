@@ -15,7 +15,7 @@ from pathlib import Path
 
 from audit.errors import ConfigError, ExportError
 from exporters.onnx_export import export_onnx, write_metadata
-from exporters.parity import Parity, compare
+from exporters.parity import Parity, compare, load_images
 from exporters.sources import load_source
 
 
@@ -38,11 +38,12 @@ def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
 def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool = True, precision: str = "fp32",
                  calibration: str | None = None, check: bool = True, weights: str | None = None,
                  num_classes: int | None = None, input_size: tuple[int, int] | None = None,
-                 engine: str | None = None) -> ExportResult:
+                 engine: str | None = None, parity_images: str | None = None) -> ExportResult:
     """Export `source` to `out` (ONNX, or a TensorRT engine with engine="tensorrt").
 
     A failed parity check leaves no file at `out`: the export is written to a temporary folder and
-    moved into place only when it agrees with PyTorch.
+    moved into place only when it agrees with PyTorch. The check runs on images of `parity_images`
+    (default: the calibration folder) when given, else on seeded noise.
     """
     if precision not in ("fp32", "fp16", "int8"):
         raise ConfigError(f"--precision must be fp32, fp16 or int8, got '{precision}'")
@@ -59,7 +60,8 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
             final = Path(tmp) / f"{precision}.onnx"
             (to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration))
         write_metadata(final, spec)
-        parity = compare(src.model, final, spec, parity_sizes(spec, dynamic), precision) if check else None
+        images = load_images(parity_images or calibration) if check else []
+        parity = compare(src.model, final, spec, parity_sizes(spec, dynamic), precision, images) if check else None
         if parity is not None and not parity.ok:
             raise ExportError(f"the {precision} export disagrees with PyTorch: {'; '.join(parity.failures)}; no file written")
         if engine == "tensorrt":

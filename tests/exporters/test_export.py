@@ -1,5 +1,7 @@
 """Exports per task with parity at two sizes, metadata that `audit run` reads, lower precision, errors."""
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -145,3 +147,57 @@ def test_dense_checkpoints_export_and_audit_with_no_extra_flags(task, head, tmp_
     if task == "coco":
         assert doc["model"]["metadata"]["output_convention"] == "torchvision_detection"
         assert "segm_AP" in doc["cells"][0]["metrics"]  # Mask R-CNN masks are audited too
+
+
+@pytest.fixture(scope="module")
+def detector_checkpoint(tmp_path_factory):
+    """A tiny Faster R-CNN fine-tuned long enough to detect the synthetic shapes (parity needs detections)."""
+    import torch
+
+    from finetune.config import FinetuneConfig
+    from finetune.train import run_finetune
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("det")
+    data = synthetic.write_coco(root / "coco", n_train=64, n_val=12, size=(64, 96), seed=4)
+    cfg = FinetuneConfig(task="coco", data=data, backbone=TINY, out=root / "ft", weights="none", epochs=6, lr=0.02,
+                         batch_size=4, input_size=(64, 96), progress=False,
+                         extra={"fpn_channels": 16, "rois_per_image": 32, "detections_per_image": 20}).resolved()
+    return run_finetune(cfg), data
+
+
+def test_int8_detector_quantises_the_backbone_only_and_audits_close_to_fp32(detector_checkpoint, tmp_path):
+    import onnx
+
+    ckpt, data = detector_checkpoint
+    images = data / "val2017"
+    fp32 = export_model(str(ckpt), tmp_path / "fp32.onnx", parity_images=str(images))
+    int8 = export_model(str(ckpt), tmp_path / "int8.onnx", precision="int8", calibration=str(images))
+    for result in (fp32, int8):  # real images: the check compared actual detections
+        assert result.parity.ok and not result.parity.notes
+        assert all(f["matched"] > 0 for f in result.parity.figures.values())
+    assert all(f["iou_mean"] >= 0.75 for f in int8.parity.figures.values())
+    graph = onnx.load(str(tmp_path / "int8.onnx")).graph
+    quantised = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}  # what Conv weights read
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    backbone = [n for n in convs if n.name.startswith("/backbone/")]
+    assert backbone and all(n.input[1] in quantised for n in backbone)  # backbone weights are INT8
+    assert all(n.input[1] not in quantised for n in convs if n.name.startswith("/rpn/"))  # the RPN stays FP32
+    docs = {}
+    for name in ("fp32", "int8"):
+        docs[name] = run_audit(AuditConfig(model=str(tmp_path / f"{name}.onnx"), task="coco", data=str(data),
+                                           out=str(tmp_path / f"a-{name}"), corruptions="gaussian_noise", severities=[3],
+                                           workers=0, progress=False, examples=0)).document
+    assert docs["int8"]["engine"]["precision"] == "int8"
+    p32, p8 = (docs[n]["summary"]["metrics"]["bbox_AP"]["P"] for n in ("fp32", "int8"))
+    assert p32 > 0.05 and abs(p8 - p32) <= 0.1, (p32, p8)
+
+
+def test_detector_parity_on_noise_says_when_it_compared_nothing(detector_checkpoint, tmp_path):
+    ckpt, _ = detector_checkpoint
+    result = CliRunner().invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 0, result.output
+    found = re.findall(r"matched (\d+)", result.output)
+    assert len(found) == 2  # two sizes
+    # the note appears exactly when no size had a detection to compare
+    assert ("note: neither PyTorch nor ONNX Runtime detected anything" in result.output) == all(n == "0" for n in found)
