@@ -55,7 +55,8 @@ def write_examples(out: Path, context: PrepareContext, adapter: TaskAdapter, cel
             entry = {"image_id": ds.image_id(index), "corruption": corruption, "severity": severity,
                      "image": f"examples/{stem}.jpg", "width": tw, "height": th,
                      "prediction": _annotation(pred, ds.class_names, scale, (th, tw), folder, stem, names),
-                     "ground_truth": _annotation(gt, ds.class_names, scale, (th, tw), folder, stem + "-gt", names) if gt is not None else None}
+                     "ground_truth": _annotation(gt, ds.class_names, scale, (th, tw), folder, stem + "-gt", names, min_score=0.0)
+                     if gt is not None else None}
             entries.append(entry)
     return entries
 
@@ -73,12 +74,13 @@ def _ground_truth(ds, index: int):
 
 
 def _annotation(pred, class_names: list[str], scale: float, size: tuple[int, int], folder: Path, stem: str,
-                category_names: dict[int, str]) -> dict:
+                category_names: dict[int, str], min_score: float = 0.3) -> dict:
+    """What the report draws: a label, up to 20 boxes scoring at least `min_score` (0 for ground truth), a label-map overlay or top-5 classes."""
     if isinstance(pred, dict):
         return {"type": "label", "label": pred["label"]}
     if isinstance(pred, Detections):
         keep = np.argsort(-pred.scores)[:20]
-        keep = keep[pred.scores[keep] >= 0.3] if len(keep) and pred.scores.max() < 1.0 else keep
+        keep = keep[pred.scores[keep] >= min_score]
         return {"type": "boxes", "boxes": [[round(float(v) * scale, 1) for v in b] for b in pred.boxes[keep]],
                 "labels": [category_names.get(int(c), str(int(c))) for c in pred.category_ids[keep]],
                 "scores": [round(float(s), 3) for s in pred.scores[keep]]}

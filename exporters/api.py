@@ -15,7 +15,7 @@ from pathlib import Path
 
 from audit.errors import ConfigError, ExportError
 from exporters.onnx_export import export_onnx, write_metadata
-from exporters.parity import Parity, compare, load_images
+from exporters.parity import Parity, compare, dataset_images, load_images
 from exporters.sources import load_source
 
 
@@ -43,7 +43,8 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
 
     A failed parity check leaves no file at `out`: the export is written to a temporary folder and
     moved into place only when it agrees with PyTorch. The check runs on images of `parity_images`
-    (default: the calibration folder) when given, else on seeded noise.
+    (default: the calibration folder, else the validation images of the dataset a checkpoint was
+    fine-tuned on, when that folder is still there), else on seeded noise.
     """
     if precision not in ("fp32", "fp16", "int8"):
         raise ConfigError(f"--precision must be fp32, fp16 or int8, got '{precision}'")
@@ -60,8 +61,7 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
             final = Path(tmp) / f"{precision}.onnx"
             (to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration))
         write_metadata(final, spec)
-        images = load_images(parity_images or calibration) if check else []
-        parity = compare(src.model, final, spec, parity_sizes(spec, dynamic), precision, images) if check else None
+        parity = _check(src, final, spec, parity_sizes(spec, dynamic), precision, parity_images or calibration) if check else None
         if parity is not None and not parity.ok:
             raise ExportError(f"the {precision} export disagrees with PyTorch: {'; '.join(parity.failures)}; no file written")
         if engine == "tensorrt":
@@ -76,3 +76,13 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
     return ExportResult(out, parity)
+
+
+def _check(src, onnx_path: Path, spec, sizes, precision: str, folder: str | None) -> Parity:
+    """The parity check on the images of `folder`, else of the checkpoint's dataset, else on noise."""
+    images, inputs = load_images(folder), f"images of {folder}"
+    if not images and src.dataset:
+        images, inputs = dataset_images(*src.dataset), f"validation images of {src.dataset[1]}"
+    parity = compare(src.model, onnx_path, spec, sizes, precision, images)
+    parity.inputs = inputs if images else "seeded noise"
+    return parity

@@ -24,6 +24,7 @@ class Source:
 
     model: Any  # torch.nn.Module in eval mode
     spec: ModelSpec
+    dataset: tuple[str, str] | None = None  # (task, folder) a checkpoint was fine-tuned on: default parity images
 
 
 def _sha256(path: Path) -> str:
@@ -55,7 +56,9 @@ def from_checkpoint(path: str | Path) -> Source:
     spec_kw["provenance"] = {"source": str(path), "source_sha256": _sha256(Path(path)), "backbone": ckpt["model"].get("backbone"),
                              "mode": ckpt["model"].get("mode"), "augment": prov.get("augment"), "lr": prov.get("lr"),
                              "epochs": prov.get("epochs"), "final_metric": prov.get("final_metric")}
-    return Source(model.eval(), ModelSpec(**spec_kw))
+    data = prov.get("dataset") or {}
+    dataset = (str(data["task"]), str(data["path"])) if data.get("task") and data.get("path") else None
+    return Source(model.eval(), ModelSpec(**spec_kw), dataset)
 
 
 def from_name(name: str, *, weights: str | None, num_classes: int | None, input_size: tuple[int, int] | None) -> Source:

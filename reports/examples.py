@@ -1,7 +1,7 @@
 """Section 5: example images, clean and corrupted, with the model's predictions drawn over them.
 
 Boxes and labels are SVG over the embedded thumbnail (coordinates are thumbnail pixels, so the SVG
-viewBox is the thumbnail's size); label maps are a translucent RGBA overlay image; top classes are text.
+viewBox is the thumbnail's size), ground-truth boxes dashed beneath the predicted ones; label maps are a translucent RGBA overlay image; top classes are text.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ def _figure(run: Run, entry: dict, budget: ImageBudget) -> str:
         over_uri = data_uri(over, budget, keep_alpha=True) if over else None
         if over_uri:
             layers.append(f'<image href="{over_uri}" x="0" y="0" width="{w}" height="{h}" opacity="0.55" preserveAspectRatio="none"/>')
+    gt = entry.get("ground_truth") or {}
+    if gt.get("type") == "boxes":
+        layers.append(_truth_boxes(gt, w))
     if pred.get("type") == "boxes":
         layers.append(_boxes(pred, w))
     svg = (f'<svg class="ex-img" viewBox="0 0 {w} {h}" role="img" aria-label="{esc(caption)}">{"".join(layers)}</svg>')
@@ -73,6 +76,20 @@ def _boxes(pred: dict, width: float) -> str:
     return "".join(parts)
 
 
+def _truth_boxes(gt: dict, width: float) -> str:
+    """Ground truth: dashed white-on-black outlines (visible on any image), no labels to keep it legible."""
+    stroke = max(1.0, width / 200)
+    parts = []
+    for box in gt.get("boxes") or []:
+        if len(box) != 4 or not all(is_num(v) for v in box):
+            continue
+        x0, y0, x1, y1 = box
+        rect = f'x="{x0:.1f}" y="{y0:.1f}" width="{max(0, x1 - x0):.1f}" height="{max(0, y1 - y0):.1f}" fill="none"'
+        parts.append(f'<rect class="gt" {rect} stroke="#000" stroke-width="{stroke * 2:.1f}" opacity="0.5"/>'
+                     f'<rect class="gt" {rect} stroke="#fff" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 3:.1f}"/>')
+    return "".join(parts)
+
+
 def _text_prediction(pred: dict, entry: dict) -> str:
     kind = pred.get("type")
     lines = []
@@ -83,6 +100,9 @@ def _text_prediction(pred: dict, entry: dict) -> str:
         lines = [esc(pred.get("label"))]
     elif kind == "boxes":
         lines = [f"{len(pred.get('boxes') or [])} detection(s)"]
+        truth = (entry.get("ground_truth") or {}).get("boxes")
+        if truth is not None:
+            lines.append(f"<span class='muted'>{len(truth)} true object(s), dashed</span>")
     elif kind == "label_map":
         lines = ["<span class='muted'>predicted label map (overlay)</span>"]
     gt = entry.get("ground_truth") or {}

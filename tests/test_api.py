@@ -117,5 +117,8 @@ def test_foreign_yolo_style_detector_audits(tmp_path, coco_dir):
     meta = doc["model"]["metadata"]
     assert meta["output_convention"] == "yolov8" and meta["resize"] == "letterbox" and meta["input_size"] == [64, 64]
     assert doc["cells"][0]["metrics"]["bbox_AP"] is not None
-    boxes = doc["examples"][0]["prediction"]
-    assert boxes["type"] == "boxes" and all(lab in {"circle", "square", "triangle", "cross"} for lab in boxes["labels"])
+    shapes = {"circle", "square", "triangle", "cross"}
+    boxes, truth = doc["examples"][0]["prediction"], doc["examples"][0]["ground_truth"]
+    assert boxes["type"] == "boxes" and boxes["labels"] and len(boxes["labels"]) == len(boxes["boxes"])
+    assert set(boxes["labels"]) <= shapes  # class indices of the raw output mapped to the dataset's names
+    assert truth["labels"] and set(truth["labels"]) <= shapes and truth["scores"] == [1.0] * len(truth["labels"])

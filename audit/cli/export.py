@@ -16,7 +16,8 @@ import click
 @click.option("--engine", type=click.Choice(["tensorrt"]), default=None, help="Build a TensorRT engine (GPU).")
 @click.option("--weights", default=None, help="State dict for models given by name (nothing is downloaded).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Classes for models given by name.")
-@click.option("--parity-images", default=None, help="Folder of task images for the parity check [default: --calibration, else noise].")
+@click.option("--parity-images", default=None, help="Folder of task images for the parity check [default: --calibration, else the checkpoint's "
+              "validation images, else noise].")
 @click.option("--no-check", is_flag=True, help="Skip the parity check against PyTorch.")
 def export(source, out, opset, dynamic, input_size, precision, calibration, engine, weights, num_classes, parity_images, no_check):
     """Export SOURCE (an `audit finetune` checkpoint, torchvision:NAME or timm:NAME) with robustaudit
@@ -33,6 +34,7 @@ def export(source, out, opset, dynamic, input_size, precision, calibration, engi
                           input_size=tuple(input_size) if input_size else None, engine=engine, parity_images=parity_images)
     click.echo(f"wrote {result.path}")
     if result.parity:
+        click.echo(f"  parity checked on {result.parity.inputs}")
         for size, figures in result.parity.figures.items():
             click.echo(f"  parity {size}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         for note in result.parity.notes:

@@ -193,11 +193,47 @@ def test_int8_detector_quantises_the_backbone_only_and_audits_close_to_fp32(dete
     assert p32 > 0.05 and abs(p8 - p32) <= 0.1, (p32, p8)
 
 
-def test_detector_parity_on_noise_says_when_it_compared_nothing(detector_checkpoint, tmp_path):
-    ckpt, _ = detector_checkpoint
+def test_checkpoint_parity_defaults_to_its_validation_images_else_noise_with_a_note(detector_checkpoint, tmp_path, monkeypatch):
+    ckpt, data = detector_checkpoint
     result = CliRunner().invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 0, result.output
+    assert f"parity checked on validation images of {data}" in result.output
+    assert [int(n) for n in re.findall(r"matched (\d+)", result.output)] and \
+        all(int(n) > 0 for n in re.findall(r"matched (\d+)", result.output))  # real detections were compared
+    assert "note:" not in result.output
+
+    import exporters.api
+
+    monkeypatch.setattr(exporters.api, "dataset_images", lambda task, folder: [])  # the dataset has moved away
+    result = CliRunner().invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "n.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "parity checked on seeded noise" in result.output
     found = re.findall(r"matched (\d+)", result.output)
     assert len(found) == 2  # two sizes
     # the note appears exactly when no size had a detection to compare
     assert ("note: neither PyTorch nor ONNX Runtime detected anything" in result.output) == all(n == "0" for n in found)
+
+
+def test_parity_images_that_are_not_there_are_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder, message in ((tmp_path / "missing", "image folder not found"), (tmp_path / "empty", "no images under")):
+        result = CliRunner().invoke(cli, ["export", "timm:test_resnet", "-o", str(tmp_path / "x.onnx"), "--num-classes", "3",
+                                          "--parity-images", str(folder)])
+        assert result.exit_code == 1 and result.output.startswith("error: ") and message in result.output, result.output
+        assert not (tmp_path / "x.onnx").exists()
+
+
+def test_detection_matching_pairs_duplicates_by_score_too():
+    from exporters.parity import match_detections
+
+    # two overlapping boxes on one object, scored .74 and .2; the export moved the confident one by a
+    # pixel, so the weak one now overlaps the reference's confident box best (IoU 1): matching by IoU
+    # alone would pair .74 with .2
+    ref = {"boxes": np.array([[10, 10, 50, 50], [12, 10, 52, 50]], np.float32), "scores": np.array([0.74, 0.2]),
+           "labels": np.array([1, 1])}
+    ours = {"boxes": np.array([[11, 10, 51, 50], [10, 10, 50, 50]], np.float32), "scores": np.array([0.74, 0.2]),
+            "labels": np.array([1, 1])}
+    fig = match_detections(ref, ours)
+    assert fig["matched"] == 2 and fig["score_abs"] == 0.0 and fig["unmatched_share"] == 0.0
+    ours["labels"] = np.array([2, 2])  # another class is never a match
+    assert match_detections(ref, ours)["matched"] == 0

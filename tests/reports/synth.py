@@ -67,7 +67,8 @@ def _examples(folder: Path, images: int) -> list[dict]:
                             "width": 256, "height": 192,
                             "prediction": {"type": "boxes", "boxes": [[60, 40, 160, 120], [10, 10, 50, 60]],
                                            "labels": [HOSTILE, "person"], "scores": [0.91, None]},
-                            "ground_truth": None})
+                            "ground_truth": ({"type": "boxes", "boxes": [[55, 35, 150, 125]], "labels": ["person"],
+                                              "scores": [1.0]} if i == 0 else None)})
     return entries
 
 

@@ -87,6 +87,8 @@ def test_examples_grouped_per_image_with_boxes(page):
     assert ex.count('class="ex-row"') == 3 and ex.count("<figure") == 30
     assert ex.count('stroke-width="1.6"') == 60  # two boxes per thumbnail (256 px wide)
     assert "glass_blur, severity 3" in ex and "0.91" in ex
+    assert ex.count('class="gt"') == 2 * 10  # the first image's true box, dashed, in each of its 10 figures
+    assert ex.count("1 true object(s), dashed") == 10
 
 
 def test_provenance(page):
