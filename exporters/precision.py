@@ -51,6 +51,8 @@ def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | Non
 
     if calibration is None:
         raise ConfigError("--precision int8 needs --calibration DIR (a few hundred images like the audit data)")
+    # absolute paths: the quantisation below runs inside dst's folder
+    src, dst, calibration = Path(src).resolve(), Path(dst).resolve(), Path(calibration).resolve()
     first = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0]
     input_name = first.name
     prepared = dst.with_suffix(".prep.onnx")
@@ -82,7 +84,7 @@ def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration
                 raise ConfigError("found no backbone convolutions (nodes under /backbone/) to quantise in this detector; "
                                   "export it with robustaudit's exporter, or use --precision fp16")
             only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
-        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration).resolve(), spec, input_name, limit, batched),
+        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration), spec, input_name, limit, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, **only)
     finally:
