@@ -101,7 +101,7 @@ class TaskData(torch.utils.data.Dataset):
         if self.task_type == "classification":
             return to_tensor(image, self.size), int(self.reader.target(i))
         if self.task_type == "segmentation":
-            mask = torch.from_numpy(self.reader.target(i)).long()
+            mask = torch.from_numpy(self.reader.target(i).astype(np.int64))
             mask = F.interpolate(mask[None, None].float(), size=self.size, mode="nearest")[0, 0].long()
             return to_tensor(image, self.size), mask
         return to_tensor(image), self._detection_target(i, image.shape[:2])

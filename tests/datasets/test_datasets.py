@@ -87,3 +87,19 @@ def test_image_folder_and_unknown_task(tmp_path):
         open_dataset("kitti", tmp_path)
     with pytest.raises(DatasetError, match="has no images"):
         open_dataset("classification", tmp_path / "circle")
+
+
+def test_segmentation_label_maps_are_read_once_and_not_sent_to_workers(tmp_path, monkeypatch):
+    ds = open_dataset("ade20k", synthetic.write_ade20k(tmp_path / "ade", n_train=1, n_val=3, size=(32, 40), seed=3))
+    first = [ds.target(i) for i in range(len(ds))]
+    assert all(t.dtype == np.uint8 and not t.flags.writeable for t in first)
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    view = ds.select([2, 0])
+    again = [ds.target(i) for i in range(len(ds))] + [view.target(0), view.target(1)]
+    assert not opened  # every cell after the first reads the decoded maps
+    assert again[2] is first[2] and again[3] is first[2] and again[4] is first[0]  # views share by path, not index
+    copy = pickle.loads(pickle.dumps(ds))  # what a corruption worker receives
+    assert not copy._labels.maps
+    assert np.array_equal(copy.target(1), first[1]) and opened  # a worker reads from disk
