@@ -53,13 +53,7 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
                                                                "exporter": "robustaudit", "precision": precision})
     out = Path(out)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        fp32 = export_onnx(src.model, replace(spec, precision="fp32"), Path(tmp) / "fp32.onnx", opset=opset, dynamic=dynamic)
-        final = fp32
-        if precision != "fp32":
-            from exporters.precision import to_fp16, to_int8
-
-            final = Path(tmp) / f"{precision}.onnx"
-            (to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration))
+        final = _lower(src, spec, Path(tmp), precision, opset, dynamic, calibration)
         write_metadata(final, spec)
         parity = _check(src, final, spec, parity_sizes(spec, dynamic), precision, parity_images or calibration) if check else None
         if parity is not None and not parity.ok:
@@ -76,6 +70,20 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
     return ExportResult(out, parity)
+
+
+def _lower(src, spec, tmp: Path, precision: str, opset: int, dynamic: bool, calibration: str | None) -> Path:
+    """The ONNX file at `precision`: FP32 export, then FP16 conversion or INT8 quantisation."""
+    from exporters.precision import half_backbone, to_fp16, to_int8
+
+    fp32_spec = replace(spec, precision="fp32")
+    if precision == "fp16" and spec.task == "detection":  # FP16 backbone inside the PyTorch model, then export
+        return export_onnx(half_backbone(src.model), fp32_spec, tmp / "fp16.onnx", opset=opset, dynamic=dynamic)
+    fp32 = export_onnx(src.model, fp32_spec, tmp / "fp32.onnx", opset=opset, dynamic=dynamic)
+    if precision == "fp32":
+        return fp32
+    final = tmp / f"{precision}.onnx"
+    return to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration)
 
 
 def _check(src, onnx_path: Path, spec, sizes, precision: str, folder: str | None) -> Parity:

@@ -15,8 +15,39 @@ from audit.modelspec import ModelSpec
 from audit.tasks.preprocess import preprocess
 
 
+def half_backbone(model):
+    """A copy of a torchvision-style detector whose backbone (body and FPN, where the compute is)
+    runs in FP16, with casts at its borders; the RPN, RoIAlign, heads and NMS stay FP32.
+
+    Detectors are not converted after export: onnxruntime's FP16 converter breaks the `If`
+    subgraphs of torchvision's exported postprocessing (a model that no longer loads).
+    """
+    import copy
+    from collections import OrderedDict
+
+    import torch
+
+    if not isinstance(getattr(model, "backbone", None), torch.nn.Module):
+        raise ConfigError("FP16 for detectors converts the backbone, and this detector has no .backbone module; "
+                          "use --precision fp32 or int8")
+
+    class HalfBackbone(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner.half()
+            self.out_channels = getattr(inner, "out_channels", None)
+
+        def forward(self, x):
+            return OrderedDict((k, v.float()) for k, v in self.inner(x.half()).items())
+
+    twin = copy.deepcopy(model)
+    twin.backbone = HalfBackbone(twin.backbone)
+    return twin.eval()
+
+
 def to_fp16(src: Path, dst: Path) -> Path:
-    """Weights and compute in FP16, inputs and outputs kept FP32 (keep_io_types)."""
+    """Weights and compute in FP16, inputs and outputs kept FP32 (keep_io_types); for classifiers and
+    segmenters (detectors: `half_backbone` before export)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 

@@ -237,3 +237,67 @@ def test_detection_matching_pairs_duplicates_by_score_too():
     assert fig["matched"] == 2 and fig["score_abs"] == 0.0 and fig["unmatched_share"] == 0.0
     ours["labels"] = np.array([2, 2])  # another class is never a match
     assert match_detections(ref, ours)["matched"] == 0
+
+
+def _fp16_initializers(path) -> set[str]:
+    import onnx
+
+    return {i.name for i in onnx.load(str(path)).graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+
+
+def test_fp16_detector_runs_its_backbone_in_half_and_audits_close_to_fp32(detector_checkpoint, tmp_path):
+    import onnx
+
+    ckpt, data = detector_checkpoint
+    result = export_model(str(ckpt), tmp_path / "fp16.onnx", precision="fp16")
+    assert result.parity.ok and result.parity.inputs.startswith("validation images")
+    assert all(f["matched"] > 0 and f["box_abs"] <= 2.0 for f in result.parity.figures.values())
+    graph = onnx.load(str(tmp_path / "fp16.onnx")).graph
+    half = _fp16_initializers(tmp_path / "fp16.onnx")
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert any(n.input[1] in half for n in convs) and all(n.input[1] in half for n in convs if "backbone" in n.name)
+    assert not any(n.input[1] in half for n in convs if n.name.startswith("/rpn/"))  # the RPN stays FP32
+    docs = {}
+    export_model(str(ckpt), tmp_path / "fp32.onnx")
+    for name in ("fp32", "fp16"):
+        docs[name] = run_audit(AuditConfig(model=str(tmp_path / f"{name}.onnx"), task="coco", data=str(data),
+                                           out=str(tmp_path / f"a-{name}"), corruptions="contrast", severities=[2],
+                                           workers=0, progress=False, examples=0)).document
+    assert docs["fp16"]["engine"]["precision"] == "fp16"
+    p32, p16 = (docs[n]["summary"]["metrics"]["bbox_AP"]["P"] for n in ("fp32", "fp16"))
+    assert p32 > 0.05 and abs(p16 - p32) <= 0.02, (p32, p16)
+
+
+@pytest.fixture(scope="module")
+def segmenter_checkpoint(tmp_path_factory):
+    """A tiny UperNet fine-tuned until it segments the synthetic shapes (near-tied logits would make
+    pixel agreement under FP16 / INT8 meaningless)."""
+    import torch
+
+    from finetune.config import FinetuneConfig
+    from finetune.train import run_finetune
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("seg")
+    data = synthetic.write_ade20k(root / "ade", n_train=32, n_val=6, size=(48, 64), seed=5)
+    cfg = FinetuneConfig(task="ade20k", data=data, backbone=TINY, out=root / "ft", weights="none", epochs=3, lr=0.05,
+                         batch_size=8, input_size=(48, 64), progress=False, extra={"decoder_channels": 16}).resolved()
+    return run_finetune(cfg), data
+
+
+def test_segmenter_fp16_and_int8_export_and_audit_close_to_fp32(segmenter_checkpoint, tmp_path):
+    ckpt, data = segmenter_checkpoint
+    images = data / "images" / "validation"
+    docs = {}
+    for precision in ("fp32", "fp16", "int8"):
+        result = export_model(str(ckpt), tmp_path / f"{precision}.onnx", precision=precision, calibration=str(images))
+        assert result.parity.ok and len(result.parity.figures) == 2
+        docs[precision] = run_audit(AuditConfig(model=str(tmp_path / f"{precision}.onnx"), task="ade20k", data=str(data),
+                                                out=str(tmp_path / precision), corruptions="fog", severities=[2],
+                                                workers=0, progress=False, examples=0)).document
+    assert _fp16_initializers(tmp_path / "fp16.onnx") and not _fp16_initializers(tmp_path / "fp32.onnx")
+    p32 = docs["fp32"]["summary"]["metrics"]["mIoU"]["P"]
+    assert p32 > 0.4, p32  # it learned: pixel agreement compares real decisions
+    for precision, within in (("fp16", 0.01), ("int8", 0.1)):
+        assert docs[precision]["engine"]["precision"] == precision
+        assert abs(docs[precision]["summary"]["metrics"]["mIoU"]["P"] - p32) <= within, precision
