@@ -16,6 +16,44 @@ from audit.modelspec import ModelSpec
 PURPOSE = "Building TensorRT engines (needs an NVIDIA GPU; pip install 'robustaudit[tensorrt]' on a GPU machine)"
 
 
+MAX_BATCH = 32  # `audit run --batch-size` up to this; the engine is tuned for the default 8
+TYPICAL_IMAGE = (480, 640)  # detectors take images at their own size: tune for COCO's usual one
+
+
+def profile_shapes(shape: list[int], spec: ModelSpec, max_size: tuple[int, int] = (1344, 1344),
+                   max_batch: int = MAX_BATCH) -> tuple[list[int], list[int], list[int]]:
+    """(min, opt, max) of a dynamic input for TensorRT's optimisation profile.
+
+    Models that `audit run` resizes to a fixed size (fixed, letterbox) get exactly that height and
+    width, so TensorRT does not plan memory for inputs that never come; detectors that take images
+    at their own size get 32 .. `max_size`, tuned for a typical image. A leading batch axis spans
+    1 .. `max_batch`, tuned for 8.
+
+    Example:
+        >>> spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(224, 224))
+        >>> profile_shapes([-1, 3, -1, -1], spec)
+        ([1, 3, 224, 224], [8, 3, 224, 224], [32, 3, 224, 224])
+    """
+    fixed = spec.input_size if spec.resize in ("fixed", "letterbox") and spec.input_size else None
+    spatial = len(shape) - 2  # the last two axes are height and width
+    lo, opt, hi = [], [], []
+    for axis, dim in enumerate(shape):
+        if dim >= 0:
+            bounds = (dim, dim, dim)
+        elif axis >= spatial:
+            k = axis - spatial
+            if fixed:
+                bounds = (fixed[k], fixed[k], fixed[k])
+            else:
+                top = spec.max_size if spec.resize == "keep_ratio" and spec.max_size else max_size[k]
+                bounds = (32, min(TYPICAL_IMAGE[k], top), top)
+        else:
+            bounds = (1, min(8, max_batch), max_batch)
+        for values, v in zip((lo, opt, hi), bounds):
+            values.append(int(v))
+    return lo, opt, hi
+
+
 def build_engine(onnx_path: Path, out: Path, spec: ModelSpec, precision: str = "fp32",
                  max_size: tuple[int, int] = (1344, 1344)) -> Path:
     """Parse the ONNX file, build a serialized engine with an optimisation profile, write the sidecar."""
@@ -25,7 +63,8 @@ def build_engine(onnx_path: Path, out: Path, spec: ModelSpec, precision: str = "
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
-        raise ExportError(f"TensorRT cannot parse {onnx_path}: {parser.get_error(0)}")
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
@@ -35,11 +74,7 @@ def build_engine(onnx_path: Path, out: Path, spec: ModelSpec, precision: str = "
     shape = list(tensor.shape)
     if any(d < 0 for d in shape):
         profile = builder.create_optimization_profile()
-        lo = [1 if d < 0 else d for d in shape]
-        opt = [spec.input_size[i - len(shape) + 2] if d < 0 and spec.input_size and i >= len(shape) - 2 else (1 if d < 0 else d)
-               for i, d in enumerate(shape)]
-        hi = [max_size[i - len(shape) + 2] if d < 0 and i >= len(shape) - 2 else (8 if d < 0 else d) for i, d in enumerate(shape)]
-        profile.set_shape(tensor.name, lo, opt, hi)
+        profile.set_shape(tensor.name, *profile_shapes(shape, spec, max_size))
         config.add_optimization_profile(profile)
     blob = builder.build_serialized_network(network, config)
     if blob is None:

@@ -2,7 +2,8 @@
 
 Needs the tensorrt package and an NVIDIA GPU; device buffers are torch CUDA tensors. Where either is
 missing, opening an engine stops with a one-line error. The ModelSpec comes from the JSON sidecar
-(model.engine.json) that the exporter writes.
+(model.engine.json) that the exporter writes. Outputs whose size is known only after execution (a
+detector's boxes after NMS) are allocated by TensorRT's callback, `IOutputAllocator`.
 """
 
 from __future__ import annotations
@@ -65,18 +66,56 @@ class TrtEngine:
         keep = []
         for name, array in feeds.items():
             tensor = torch.from_numpy(np.ascontiguousarray(array)).cuda()
-            self.context.set_input_shape(name, tuple(array.shape))
+            if not self.context.set_input_shape(name, tuple(array.shape)):
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                raise EngineError(f"input {name} of shape {list(array.shape)} is outside this engine's profile "
+                                  f"({list(lo)} .. {list(hi)}); use a smaller --batch-size or rebuild the engine")
             self.context.set_tensor_address(name, tensor.data_ptr())
             keep.append(tensor)
-        outs = []
+        fixed, allocator = {}, None
         for name in self._outputs:
             shape = tuple(self.context.get_tensor_shape(name))
-            dtype = getattr(torch, np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name))).name)
-            tensor = torch.empty(shape, dtype=dtype, device="cuda")
-            self.context.set_tensor_address(name, tensor.data_ptr())
-            outs.append(tensor)
+            if any(d < 0 for d in shape):  # data-dependent: TensorRT asks for memory once it knows the size
+                allocator = allocator or _output_allocator(self.trt, torch)
+                self.context.set_output_allocator(name, allocator)
+            else:
+                fixed[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
+                self.context.set_tensor_address(name, fixed[name].data_ptr())
         stream = torch.cuda.current_stream()
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise EngineError("TensorRT execution failed (see the TensorRT log)")
         stream.synchronize()
-        return [t.cpu().numpy() for t in outs]
+        return [(fixed[n] if n in fixed else allocator.tensor(n, self._torch_dtype(n))).cpu().numpy() for n in self._outputs]
+
+    def _torch_dtype(self, name: str):
+        return getattr(self.torch, np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name))).name)
+
+
+def _output_allocator(trt, torch):
+    """An `IOutputAllocator` handing TensorRT torch CUDA buffers (made per call: tensorrt is imported lazily)."""
+
+    class OutputAllocator(trt.IOutputAllocator):
+        def __init__(self):
+            trt.IOutputAllocator.__init__(self)  # pybind11: the base class must be initialised explicitly
+            self.buffers: dict[str, object] = {}
+            self.shapes: dict[str, tuple[int, ...]] = {}
+
+        def reallocate_output(self, tensor_name, memory, size, alignment):
+            buffer = self.buffers.get(tensor_name)
+            if buffer is None or buffer.numel() < size:
+                buffer = self.buffers[tensor_name] = torch.empty(max(int(size), 1), dtype=torch.uint8, device="cuda")
+            return buffer.data_ptr()
+
+        def reallocate_output_async(self, tensor_name, memory, size, alignment, stream):
+            return self.reallocate_output(tensor_name, memory, size, alignment)
+
+        def notify_shape(self, tensor_name, shape):
+            self.shapes[tensor_name] = tuple(int(d) for d in shape)
+
+        def tensor(self, name: str, dtype):
+            shape = self.shapes[name]
+            count = int(np.prod(shape)) if shape else 1
+            itemsize = torch.empty(0, dtype=dtype).element_size()
+            return self.buffers[name][: count * itemsize].view(dtype).reshape(shape)
+
+    return OutputAllocator()

@@ -301,3 +301,15 @@ def test_segmenter_fp16_and_int8_export_and_audit_close_to_fp32(segmenter_checkp
     for precision, within in (("fp16", 0.01), ("int8", 0.1)):
         assert docs[precision]["engine"]["precision"] == precision
         assert abs(docs[precision]["summary"]["metrics"]["mIoU"]["P"] - p32) <= within, precision
+
+
+def test_tensorrt_profiles_fit_what_audit_run_feeds():
+    from exporters.tensorrt import MAX_BATCH, profile_shapes
+
+    classifier = ModelSpec(task="classification", output_convention="classification_logits", input_size=(224, 224))
+    assert profile_shapes([-1, 3, -1, -1], classifier) == ([1, 3, 224, 224], [8, 3, 224, 224], [MAX_BATCH, 3, 224, 224])
+    detector = ModelSpec(task="detection", output_convention="torchvision_detection", resize="none", mean=(0, 0, 0), std=(1, 1, 1))
+    lo, opt, hi = profile_shapes([3, -1, -1], detector, max_size=(1344, 1344))  # images come at their own size
+    assert lo == [3, 32, 32] and opt == [3, 480, 640] and hi == [3, 1344, 1344]
+    static = profile_shapes([1, 3, 64, 64], classifier)
+    assert static == ([1, 3, 64, 64],) * 3  # static axes are kept as exported
