@@ -132,3 +132,37 @@ def test_cli_errors_are_one_line(tmp_path):
     assert nothing.exit_code == 1 and "matches no combination" in nothing.output
     no_report = runner.invoke(cli, ["study", str(path), "--report-only"])
     assert no_report.exit_code == 1 and "no study.json yet" in no_report.output
+
+
+def test_a_study_interrupted_during_fine_tuning_resumes_from_the_last_epoch(tmp_path, monkeypatch):
+    import finetune.train
+
+    path = _small_study(tmp_path, "none")
+    doc = yaml.safe_load(path.read_text())
+    doc["tasks"]["cifar10"]["finetune"]["epochs"] = 3
+    path.write_text(yaml.safe_dump(doc))
+    real, started = finetune.train._Run.epoch, []
+
+    def interrupted(self, epoch, log):  # Ctrl-C during the second epoch of the first combination
+        started.append(epoch)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch, log)
+
+    monkeypatch.setattr(finetune.train._Run, "epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(load_study(path), only=["*-a-*"], progress=False, log=lambda m: None)
+    combo = "cifar10-a-full-none-lr0.05"
+    manifest = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert next(c for c in manifest["combinations"] if c["id"] == combo)["stages"]["finetune"]["status"] == "interrupted"
+    assert (tmp_path / "out" / combo / "finetune" / "checkpoint.pt").exists()  # epoch 1 was saved
+
+    started.clear()
+    monkeypatch.setattr(finetune.train._Run, "epoch", lambda self, epoch, log: started.append(epoch) or real(self, epoch, log))
+    messages = []
+    result = run_study(load_study(path), only=["*-a-*"], progress=False, log=messages.append, report=False)
+    assert started == [1, 2]  # epoch 0 is not trained again
+    assert any("resuming the fine-tuning" in m and "from epoch 1" in m for m in messages)
+    assert result.ran[combo] == ["finetune", "export", "audit"]
+    doc = results.load(tmp_path / "out" / combo / "audit" / "results.json")
+    assert doc["model"]["metadata"]["provenance"]["epochs"] == 3
