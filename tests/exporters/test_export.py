@@ -16,6 +16,12 @@ from exporters.api import export_model
 TINY = "test_resnet"
 
 
+def _audit(model, task: str, data, out, corruption: str, severity: int, examples: int = 0) -> dict:
+    """The results document of a one-cell audit of `model` (one worker-free pass, no progress bar)."""
+    return run_audit(AuditConfig(model=str(model), task=task, data=str(data), out=str(out), corruptions=corruption,
+                                 severities=[severity], workers=0, progress=False, examples=examples)).document
+
+
 @pytest.fixture(scope="module")
 def cifar_checkpoint(tmp_path_factory):
     import torch
@@ -42,8 +48,7 @@ def test_classifier_checkpoint_exports_with_parity_and_audits_with_no_extra_flag
     spec = ModelSpec.from_metadata(meta)
     assert spec.task == "classification" and spec.class_names == list(synthetic.SHAPES)
     assert len(spec.provenance["source_sha256"]) == 64 and spec.provenance["backbone"]
-    doc = run_audit(AuditConfig(model=str(tmp_path / "cls.onnx"), task="cifar10", data=str(data), out=str(tmp_path / "a"),
-                                corruptions="contrast", severities=[3], workers=0, progress=False, examples=0)).document
+    doc = _audit(tmp_path / "cls.onnx", "cifar10", data, tmp_path / "a", "contrast", 3)
     assert doc["summary"]["metrics"]["top1"]["cells"] == 1
 
 
@@ -55,9 +60,7 @@ def test_fp16_and_int8_run_and_differ_by_a_reported_amount(cifar_checkpoint, tmp
     for precision in ("fp32", "fp16", "int8"):
         result = export_model(str(ckpt), tmp_path / f"{precision}.onnx", precision=precision, calibration=str(calib))
         assert result.parity.ok and result.parity.precision == precision
-        docs[precision] = run_audit(AuditConfig(model=str(tmp_path / f"{precision}.onnx"), task="cifar10", data=str(data),
-                                                out=str(tmp_path / precision), corruptions="gaussian_noise", severities=[3],
-                                                workers=0, progress=False, examples=0)).document
+        docs[precision] = _audit(tmp_path / f"{precision}.onnx", "cifar10", data, tmp_path / precision, "gaussian_noise", 3)
     assert docs["int8"]["engine"]["precision"] == "int8" and docs["fp16"]["engine"]["precision"] == "fp16"
     p32 = docs["fp32"]["summary"]["metrics"]["top1"]["P"]
     for precision in ("fp16", "int8"):
@@ -118,8 +121,7 @@ def test_tensorrt_engine_without_tensorrt_is_a_clear_error(tmp_path):
 def test_tensorrt_engine_audits(cifar_checkpoint, tmp_path):
     ckpt, data = cifar_checkpoint
     export_model(str(ckpt), tmp_path / "cls.engine", engine="tensorrt")
-    doc = run_audit(AuditConfig(model=str(tmp_path / "cls.engine"), task="cifar10", data=str(data), out=str(tmp_path / "t"),
-                                corruptions="contrast", severities=[1], workers=0, progress=False, examples=0)).document
+    doc = _audit(tmp_path / "cls.engine", "cifar10", data, tmp_path / "t", "contrast", 1)
     assert doc["engine"]["name"] == "tensorrt" and np.isfinite(doc["summary"]["metrics"]["top1"]["P"])
 
 
@@ -140,8 +142,7 @@ def test_dense_checkpoints_export_and_audit_with_no_extra_flags(task, head, tmp_
     assert len(result.parity.figures) == 2 and result.parity.ok
     if task == "coco":
         assert all("mask_abs" in f and f["mask_abs"] <= 1e-2 for f in result.parity.figures.values())
-    doc = run_audit(AuditConfig(model=str(tmp_path / "m.onnx"), task=task, data=str(data), out=str(tmp_path / "run"),
-                                corruptions="contrast", severities=[1], workers=0, progress=False, examples=1)).document
+    doc = _audit(tmp_path / "m.onnx", task, data, tmp_path / "run", "contrast", 1, examples=1)
     primary = doc["task"]["primary_metric"]
     assert doc["summary"]["metrics"][primary]["cells"] == 1
     if task == "coco":
@@ -185,9 +186,7 @@ def test_int8_detector_quantises_the_backbone_only_and_audits_close_to_fp32(dete
     assert all(n.input[1] not in quantised for n in convs if n.name.startswith("/rpn/"))  # the RPN stays FP32
     docs = {}
     for name in ("fp32", "int8"):
-        docs[name] = run_audit(AuditConfig(model=str(tmp_path / f"{name}.onnx"), task="coco", data=str(data),
-                                           out=str(tmp_path / f"a-{name}"), corruptions="gaussian_noise", severities=[3],
-                                           workers=0, progress=False, examples=0)).document
+        docs[name] = _audit(tmp_path / f"{name}.onnx", "coco", data, tmp_path / f"a-{name}", "gaussian_noise", 3)
     assert docs["int8"]["engine"]["precision"] == "int8"
     p32, p8 = (docs[n]["summary"]["metrics"]["bbox_AP"]["P"] for n in ("fp32", "int8"))
     assert p32 > 0.05 and abs(p8 - p32) <= 0.1, (p32, p8)
@@ -260,9 +259,7 @@ def test_fp16_detector_runs_its_backbone_in_half_and_audits_close_to_fp32(detect
     docs = {}
     export_model(str(ckpt), tmp_path / "fp32.onnx")
     for name in ("fp32", "fp16"):
-        docs[name] = run_audit(AuditConfig(model=str(tmp_path / f"{name}.onnx"), task="coco", data=str(data),
-                                           out=str(tmp_path / f"a-{name}"), corruptions="contrast", severities=[2],
-                                           workers=0, progress=False, examples=0)).document
+        docs[name] = _audit(tmp_path / f"{name}.onnx", "coco", data, tmp_path / f"a-{name}", "contrast", 2)
     assert docs["fp16"]["engine"]["precision"] == "fp16"
     p32, p16 = (docs[n]["summary"]["metrics"]["bbox_AP"]["P"] for n in ("fp32", "fp16"))
     assert p32 > 0.05 and abs(p16 - p32) <= 0.02, (p32, p16)
@@ -292,9 +289,7 @@ def test_segmenter_fp16_and_int8_export_and_audit_close_to_fp32(segmenter_checkp
     for precision in ("fp32", "fp16", "int8"):
         result = export_model(str(ckpt), tmp_path / f"{precision}.onnx", precision=precision, calibration=str(images))
         assert result.parity.ok and len(result.parity.figures) == 2
-        docs[precision] = run_audit(AuditConfig(model=str(tmp_path / f"{precision}.onnx"), task="ade20k", data=str(data),
-                                                out=str(tmp_path / precision), corruptions="fog", severities=[2],
-                                                workers=0, progress=False, examples=0)).document
+        docs[precision] = _audit(tmp_path / f"{precision}.onnx", "ade20k", data, tmp_path / precision, "fog", 2)
     assert _fp16_initializers(tmp_path / "fp16.onnx") and not _fp16_initializers(tmp_path / "fp32.onnx")
     p32 = docs["fp32"]["summary"]["metrics"]["mIoU"]["P"]
     assert p32 > 0.4, p32  # it learned: pixel agreement compares real decisions
