@@ -179,9 +179,24 @@ def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: s
         parts.append(f'<line x1="{left}" y1="{sy(f * y_max):.1f}" x2="{w - pad}" y2="{sy(f * y_max):.1f}" stroke="#eef0f3"/>')
         parts.append(f'<text x="{sx(f * x_max):.1f}" y="{pad + plot_h + 16}" text-anchor="middle" font-size="10" fill="{MUTED}">{esc(pct(f * x_max))}</text>')
         parts.append(f'<text x="{left - 6}" y="{sy(f * y_max) + 3:.1f}" text-anchor="end" font-size="10" fill="{MUTED}">{esc(pct(f * y_max))}</text>')
+    placed: list[tuple[float, float]] = []
+    leaders, markers = [], []
     for i, x, y in valid:
         name, c = points[i][0], SERIES[i % len(SERIES)]
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="9" fill="{c}"><title>{esc(name)}: {esc(pct(x))}, '
-                     f'drop {esc(pct(y))}</title></circle><text x="{sx(x):.1f}" y="{sy(y) + 4:.1f}" text-anchor="middle" '
-                     f'font-size="11" font-weight="700" fill="#fff">{i + 1}</text>')
-    return _svg(w, h, "".join(parts), label, "chart scatter")
+        px, py = sx(x), sy(y)
+        mx = _free_spot(px, py, placed)
+        placed.append((mx, py))
+        if mx != px:  # moved aside from a marker it would hide (FP32 vs INT8 often coincide): a leader to its value
+            leaders.append(f'<line x1="{px:.1f}" y1="{py:.1f}" x2="{mx:.1f}" y2="{py:.1f}" stroke="{c}" stroke-width="1.5"/>'
+                           f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{c}"/>')
+        markers.append(f'<circle cx="{mx:.1f}" cy="{py:.1f}" r="9" fill="{c}"><title>{esc(name)}: {esc(pct(x))}, '
+                       f'drop {esc(pct(y))}</title></circle><text x="{mx:.1f}" y="{py + 4:.1f}" text-anchor="middle" '
+                       f'font-size="11" font-weight="700" fill="#fff">{i + 1}</text>')
+    return _svg(w, h, "".join(parts + leaders + markers), label, "chart scatter")
+
+
+def _free_spot(x: float, y: float, placed: list[tuple[float, float]], r: float = 9.0) -> float:
+    """The x nearest to `x` (stepping right) where a marker of radius `r` at height `y` overlaps none placed."""
+    while any((x - px) ** 2 + (y - py) ** 2 < (2 * r) ** 2 for px, py in placed):
+        x += 2 * r + 2
+    return x

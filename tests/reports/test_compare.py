@@ -55,3 +55,17 @@ def test_comparison_view_in_html(comparison_html):
     assert "Δ clean <b>-2.0 pp</b>" in section
     assert section.count("<tr>") == 1 + 3 + 1 + 10  # heads + 3 runs, delta table head + top 10
     assert page.count('data-check="verdict"') == 3 and page.count('data-check="heatmap"') == 3
+
+
+def test_scatter_moves_a_marker_aside_instead_of_hiding_it():
+    import re
+
+    from reports.svg import scatter
+
+    svg = scatter([("fp32", 0.87, 0.099), ("int8", 0.87, 0.100), ("other", 0.5, 0.3)], "clean", "drop", "fig")
+    markers = [(float(x), float(y)) for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="9"', svg)]
+    assert len(markers) == 3
+    (x1, y1), (x2, y2) = markers[:2]
+    assert (x1 - x2) ** 2 + (y1 - y2) ** 2 >= 18 ** 2  # no marker covers another
+    assert svg.count('r="2.5"') == 1  # the moved one keeps a dot at its true value, with a leader line
+    assert ">1</text>" in svg and ">2</text>" in svg
