@@ -144,27 +144,12 @@ def _torch_models(out: Path, images: int, seed: int, log, progress: bool) -> lis
 
 def _torch_data(root: Path, images: int, seed: int, log) -> dict[str, Path]:
     """The three synthetic datasets (written once; a marker file says a dataset is complete)."""
-    import json
+    from audit.pipeline import synthetic_stage
 
-    sizes = {"cifar10": {"n_train": 600, "n_val": images}, "ade20k": {"n_train": 80, "n_val": max(10, images // 4)},
-             "coco": {"n_train": 120, "n_val": max(10, images // 4)}}
-    paths = {}
-    for task, size in sizes.items():
-        folder = root / task
-        marker = folder / ".robustaudit-synthetic.json"
-        wanted = json.dumps({**size, "seed": seed})
-        if not (marker.exists() and marker.read_text() == wanted):
-            log(f"writing synthetic {task} data to {folder}")
-            s = seed + {"cifar10": 7, "ade20k": 8, "coco": 9}[task]
-            if task == "cifar10":
-                synthetic.write_cifar10(folder, n_train=size["n_train"], n_test=size["n_val"], seed=s)
-            elif task == "ade20k":
-                synthetic.write_ade20k(folder, n_train=size["n_train"], n_val=size["n_val"], size=(64, 80), seed=s)
-            else:
-                synthetic.write_coco(folder, n_train=size["n_train"], n_val=size["n_val"], size=(96, 128), seed=s)
-            marker.write_text(wanted)
-        paths[task] = folder
-    return paths
+    sizes = {"cifar10": {"n_train": 600, "n_val": images}, "ade20k": {"n_train": 80, "n_val": max(10, images // 4), "size": (64, 80)},
+             "coco": {"n_train": 120, "n_val": max(10, images // 4), "size": (96, 128)}}
+    offset = {"cifar10": 7, "ade20k": 8, "coco": 9}
+    return {task: synthetic_stage(task, root / task, seed + offset[task], log, **size) for task, size in sizes.items()}
 
 
 def _figures(metric: dict) -> str:

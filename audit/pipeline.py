@@ -1,5 +1,5 @@
-"""The three stages that `audit study` and `audit demo` chain: finetune -> export -> audit, each skipped
-when its output is already there and belongs to its input.
+"""The stages that `audit study` and `audit demo` chain: (synthetic data ->) finetune -> export ->
+audit, each skipped when its output is already there and belongs to its input.
 
 What is finished is read from the files: a checkpoint whose provenance holds the final metric (and
 the same lr, epochs, mode and augmentation), an export whose metadata names that checkpoint's hash, a
@@ -25,6 +25,35 @@ class Stage:
     path: Path
     reused: bool
     info: dict[str, Any] = field(default_factory=dict)
+
+
+SYNTHETIC_DEFAULTS = {"cifar10": {"n_train": 600, "n_val": 200}, "coco": {"n_train": 120, "n_val": 40, "size": (96, 128)},
+                      "ade20k": {"n_train": 80, "n_val": 30, "size": (96, 128)}}
+
+
+def synthetic_stage(task: str, folder: Path, seed: int, log: Callable[[str], None] = lambda m: None, **sizes) -> Path:
+    """Write synthetic `task` data (SYNTHETIC_DEFAULTS overridden by `sizes`) in its real format at
+    `folder`, unless a marker file says this very dataset is already complete there."""
+    from audit import results, synthetic
+
+    if task not in SYNTHETIC_DEFAULTS:
+        raise ConfigError(f"no synthetic data for task '{task}'; valid: {', '.join(SYNTHETIC_DEFAULTS)}")
+    s = {**SYNTHETIC_DEFAULTS[task], **sizes}
+    marker = Path(folder) / ".robustaudit-synthetic.json"
+    wanted = json.dumps({"task": task, "seed": seed, **{k: list(v) if isinstance(v, tuple) else v for k, v in s.items()}},
+                        sort_keys=True)
+    if marker.exists() and marker.read_text() == wanted:
+        return Path(folder)
+    log(f"writing synthetic {task} data to {folder}")
+    n_train, n_val = int(s["n_train"]), int(s["n_val"])
+    if task == "cifar10":
+        synthetic.write_cifar10(folder, n_train=n_train, n_test=n_val, seed=seed)
+    elif task == "coco":
+        synthetic.write_coco(folder, n_train=n_train, n_val=n_val, size=tuple(s["size"]), seed=seed)
+    else:
+        synthetic.write_ade20k(folder, n_train=n_train, n_val=n_val, size=tuple(s["size"]), seed=seed)
+    results.atomic_write_text(marker, wanted)
+    return Path(folder)
 
 
 def finetune_stage(config, threads: int | None = None, log: Callable[[str], None] = lambda m: None) -> Stage:

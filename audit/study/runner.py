@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from audit import results
 from audit.errors import ConfigError, RobustAuditError, StudyError
-from audit.pipeline import audit_stage, export_stage, finetune_stage, read_json
+from audit.pipeline import audit_stage, export_stage, finetune_stage, read_json, synthetic_stage
 from audit.study.spec import Combination, Study
 
 KIND = "robustaudit-study"
@@ -113,28 +113,13 @@ def finetune_config(study: Study, combo: Combination, resume: bool, progress: bo
 
 
 def prepare_data(task, seed: int, log: Callable[[str], None]) -> None:
-    """Write a task's synthetic dataset once (a marker file says it is complete)."""
+    """Write a task's synthetic dataset once, or check that its dataset folder is there."""
     if task.synthetic is None:
         if not task.data.exists():
             raise ConfigError(f"dataset folder {task.data} for task {task.name} does not exist; fix 'data' in the study file")
         return
-    marker = task.data / ".robustaudit-synthetic.json"
-    wanted = json.dumps(task.synthetic, sort_keys=True)
-    if marker.exists() and marker.read_text() == wanted:
-        return
-    from audit import synthetic
-
-    s = dict(task.synthetic)
-    log(f"writing synthetic {task.name} data to {task.data}")
-    size = tuple(s.get("size", (96, 128)))
-    seed = int(s.get("seed", seed))
-    if task.name == "cifar10":
-        synthetic.write_cifar10(task.data, n_train=int(s.get("n_train", 600)), n_test=int(s.get("n_val", 200)), seed=seed)
-    elif task.name == "coco":
-        synthetic.write_coco(task.data, n_train=int(s.get("n_train", 120)), n_val=int(s.get("n_val", 40)), size=size, seed=seed)
-    else:
-        synthetic.write_ade20k(task.data, n_train=int(s.get("n_train", 80)), n_val=int(s.get("n_val", 30)), size=size, seed=seed)
-    results.atomic_write_text(marker, wanted)
+    sizes = dict(task.synthetic)
+    synthetic_stage(task.name, task.data, int(sizes.pop("seed", seed)), log, **sizes)
 
 
 class Manifest:
