@@ -18,8 +18,8 @@ import click
 def demo(out, full, images, workers, seed, trainer, quiet):
     """Write synthetic datasets (CIFAR-10 batches, ADE20K layout, COCO json with boxes and masks),
     fine-tune a tiny model per task, export each to ONNX (the classifier also to INT8), audit them
-    and write a comparison report. About 1-2 minutes on 2 CPU cores. Runs again in the same --out
-    reuse what is finished.
+    and write a comparison report. About 1-2 minutes on 2 CPU cores. Run again with the same --out,
+    it reuses what is finished.
 
     Example:
 
