@@ -1,7 +1,8 @@
 """Section 5: example images, clean and corrupted, with the model's predictions drawn over them.
 
 Boxes and labels are SVG over the embedded thumbnail (coordinates are thumbnail pixels, so the SVG
-viewBox is the thumbnail's size), ground-truth boxes dashed beneath the predicted ones; label maps are a translucent RGBA overlay image; top classes are text.
+viewBox is the thumbnail's size), ground-truth boxes dashed beneath the predicted ones; label maps
+are a translucent RGBA overlay image; top classes are text.
 """
 
 from __future__ import annotations
@@ -57,21 +58,28 @@ def _figure(run: Run, entry: dict, budget: ImageBudget) -> str:
     return f'<figure class="ex">{svg}<figcaption><b>{esc(caption)}</b>{_text_prediction(pred, entry)}</figcaption></figure>'
 
 
+def _rect(box) -> str | None:
+    """The SVG geometry of an xyxy box, None when the box is malformed (results may be hand-edited)."""
+    if len(box) != 4 or not all(is_num(v) for v in box):
+        return None
+    x0, y0, x1, y1 = box
+    return f'x="{x0:.1f}" y="{y0:.1f}" width="{max(0, x1 - x0):.1f}" height="{max(0, y1 - y0):.1f}" fill="none"'
+
+
 def _boxes(pred: dict, width: float) -> str:
     labels, scores = pred.get("labels") or [], pred.get("scores") or []
     stroke = max(1.0, width / 160)
     parts = []
     for i, box in enumerate(pred.get("boxes") or []):
-        if len(box) != 4 or not all(is_num(v) for v in box):
+        rect = _rect(box)
+        if rect is None:
             continue
-        x0, y0, x1, y1 = box
         c = SERIES[i % len(SERIES)]
         text = labels[i] if i < len(labels) else ""
         if i < len(scores) and is_num(scores[i]):
             text = f"{text} {scores[i]:.2f}"
-        parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{max(0, x1 - x0):.1f}" height="{max(0, y1 - y0):.1f}" '
-                     f'fill="none" stroke="{c}" stroke-width="{stroke:.1f}"/>'
-                     f'<text x="{x0 + 2:.1f}" y="{max(y0 - 3, 10):.1f}" font-size="{max(9, width / 20):.0f}" fill="{c}" '
+        parts.append(f'<rect {rect} stroke="{c}" stroke-width="{stroke:.1f}"/>'
+                     f'<text x="{box[0] + 2:.1f}" y="{max(box[1] - 3, 10):.1f}" font-size="{max(9, width / 20):.0f}" fill="{c}" '
                      f'stroke="#fff" stroke-width="0.6" paint-order="stroke">{esc(text)}</text>')
     return "".join(parts)
 
@@ -79,15 +87,10 @@ def _boxes(pred: dict, width: float) -> str:
 def _truth_boxes(gt: dict, width: float) -> str:
     """Ground truth: dashed white-on-black outlines (visible on any image), no labels to keep it legible."""
     stroke = max(1.0, width / 200)
-    parts = []
-    for box in gt.get("boxes") or []:
-        if len(box) != 4 or not all(is_num(v) for v in box):
-            continue
-        x0, y0, x1, y1 = box
-        rect = f'x="{x0:.1f}" y="{y0:.1f}" width="{max(0, x1 - x0):.1f}" height="{max(0, y1 - y0):.1f}" fill="none"'
-        parts.append(f'<rect class="gt" {rect} stroke="#000" stroke-width="{stroke * 2:.1f}" opacity="0.5"/>'
-                     f'<rect class="gt" {rect} stroke="#fff" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 3:.1f}"/>')
-    return "".join(parts)
+    rects = [r for r in map(_rect, gt.get("boxes") or []) if r is not None]
+    return "".join(f'<rect class="gt" {r} stroke="#000" stroke-width="{stroke * 2:.1f}" opacity="0.5"/>'
+                   f'<rect class="gt" {r} stroke="#fff" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 3:.1f}"/>'
+                   for r in rects)
 
 
 def _text_prediction(pred: dict, entry: dict) -> str:
