@@ -16,6 +16,7 @@ dicts JSON-encoded). Foreign models have none: the same fields come from CLI fla
 | channel_order      | RGB or BGR                                                                   |
 | class_names        | ["cat", ...] one per model class index                                       |
 | label_to_category  | dataset category id per model label index (null for background), detection  |
+| label_space        | how labels map to the dataset: index, index+background, category-id, names   |
 | ignore_index       | segmentation label to ignore (default 255)                                   |
 | precision          | fp32, fp16, int8                                                             |
 | provenance         | {"source_sha256", "backbone", "mode", "augment", "lr", ...}                  |
@@ -41,6 +42,13 @@ OUTPUT_CONVENTIONS = {
     "segmentation_labels": "segmentation: [N, H, W] (or [N,1,H,W]) label map",
 }
 RESIZE_POLICIES = ("fixed", "keep_ratio", "letterbox", "none")
+# How a model's label k maps to the dataset's categories (audit/tasks/labels.py resolves it):
+LABEL_SPACES = {
+    "index": "label k is the k-th class of the model's class list (the dataset's k-th category by id)",
+    "index+background": "label 0 is the background, label k >= 1 the (k-1)-th category (torchvision-style fine-tuned)",
+    "category-id": "the label is the dataset's category id (torchvision's COCO-trained detectors)",
+    "names": "the model's class names matched to the dataset's category names (case and spaces normalised)",
+}
 _JSON_KEYS = ("input_size", "mean", "std", "class_names", "label_to_category", "provenance")
 
 
@@ -66,6 +74,7 @@ class ModelSpec:
     channel_order: str = "RGB"
     class_names: list[str] = field(default_factory=list)
     label_to_category: list[int | None] | None = None
+    label_space: str | None = None
     ignore_index: int = 255
     precision: str = "fp32"
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +96,8 @@ class ModelSpec:
             raise ConfigError(f"resize policy '{self.resize}' needs an input size (--input-size H W)")
         if self.resize == "keep_ratio" and (self.min_size is None or self.max_size is None):
             raise ConfigError("resize policy 'keep_ratio' needs min_size and max_size")
+        if self.label_space is not None and self.label_space not in LABEL_SPACES:
+            raise ConfigError(f"unknown label space '{self.label_space}'; valid: {', '.join(LABEL_SPACES)}")
         if self.channel_order not in ("RGB", "BGR"):
             raise ConfigError(f"channel order must be RGB or BGR, got '{self.channel_order}'")
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
