@@ -30,6 +30,7 @@ from audit.metrics import METRICS_INFO, PRIMARY_METRIC, make_metric, metric_name
 from audit.metrics.robustness import bootstrap_ci, summarize
 from audit.runner import LocalExecutor, PrepareContext, all_cells, run_cells
 from audit.tasks import TaskAdapter, check_model, resolve_spec
+from audit.tasks.labels import DatasetLabels
 
 
 @dataclass
@@ -56,6 +57,7 @@ class AuditConfig:
     trt_cache: str | None = None
     threads: int | None = None
     model_config: str | None = None
+    ignore_unmatched_labels: bool = False  # class names / table entries without a counterpart: left out, listed
     overrides: dict[str, Any] = field(default_factory=dict)  # input_size, mean, std, output_convention, ...
     num_classes: int | None = None
     ignore_index: int = 255
@@ -112,7 +114,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
     manifest = {"model_sha256": model_hash, "task": config.task, "data": str(Path(config.data).resolve()),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "num_images": len(dataset),
                 "corruptions": corruptions, "severities": severities, "seed": config.seed, "profile": profile,
-                "limit": config.limit, "spec": spec.to_metadata(), "reference": config.reference_corruptions}
+                "limit": config.limit, "spec": spec.to_metadata(), "reference": config.reference_corruptions,
+                "label_mapping": {k: setup.label_mapping[k] for k in ("space", "table")}}
     store.check_manifest(manifest, config.resume)
 
     cells = all_cells(corruptions, severities)
@@ -158,7 +161,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
         "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": model_hash,
                   "format": "tensorrt" if Path(config.model).suffix in (".engine", ".plan", ".trt") else "onnx",
                   "metadata": {**asdict(spec), "input_size": list(spec.input_size) if spec.input_size else None,
-                               "mean": list(spec.mean), "std": list(spec.std)}},
+                               "mean": list(spec.mean), "std": list(spec.std)},
+                  "label_mapping": setup.label_mapping},
         "task": {"name": config.task, "type": ttype, "primary_metric": primary,
                  "metrics": {k: METRICS_INFO[k] for k in keys}, "class_names": dataset.class_names},
         "engine": {"name": engine.info.name, "provider": engine.info.provider, "active_providers": engine.info.active_providers,
@@ -198,6 +202,7 @@ class Setup:
     adapter: TaskAdapter
     with_masks: bool
     context: PrepareContext
+    label_mapping: dict[str, Any]  # audit.tasks.labels.LabelMapping.describe()
 
 
 def prepare(config: AuditConfig) -> Setup:
@@ -211,12 +216,13 @@ def prepare(config: AuditConfig) -> Setup:
                            skip_bad=config.skip_bad).subset(config.limit, config.seed)
     engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
                          threads=config.threads)
-    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, dataset.class_names)
-    adapter = TaskAdapter(spec, engine, getattr(dataset, "category_ids", None))
-    check_model(adapter, dataset.load_image(0), dataset.num_classes)
+    spec = resolve_spec(engine, ttype, config.model_config, config.overrides)
+    adapter = TaskAdapter(spec, engine)
+    mapping = check_model(adapter, dataset, config.ignore_unmatched_labels)
     with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine)
     context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
-    return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context)
+    return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
+                 mapping.describe(spec.class_names, DatasetLabels.of(dataset)))
 
 
 def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellStore, on_images=lambda n: None,

@@ -49,6 +49,7 @@ LABEL_SPACES = {
     "category-id": "the label is the dataset's category id (torchvision's COCO-trained detectors)",
     "names": "the model's class names matched to the dataset's category names (case and spaces normalised)",
 }
+_NOT_STORED = ("origins",)
 _JSON_KEYS = ("input_size", "mean", "std", "class_names", "label_to_category", "provenance")
 
 
@@ -78,6 +79,9 @@ class ModelSpec:
     ignore_index: int = 255
     precision: str = "fp32"
     provenance: dict[str, Any] = field(default_factory=dict)
+    # where each value came from (metadata, model-config, flag, inferred, default): set by
+    # audit.tasks.spec.resolve_spec, written to results.json, never to the model's metadata
+    origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -111,7 +115,7 @@ class ModelSpec:
         """The spec as ONNX `metadata_props` (all values strings)."""
         out = {"robustaudit": METADATA_VERSION}
         for key, value in asdict(self).items():
-            if value is None:
+            if value is None or key in _NOT_STORED:
                 continue
             out[key] = json.dumps(list(value) if isinstance(value, tuple) else value) if (
                 key in _JSON_KEYS or not isinstance(value, str)
@@ -123,7 +127,7 @@ class ModelSpec:
         """Read a spec from ONNX `metadata_props`; raises `ConfigError` if it is not ours."""
         if "robustaudit" not in meta:
             raise ConfigError("the model carries no robustaudit metadata; give --task and --model-config")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - set(_NOT_STORED)
         values: dict[str, Any] = {}
         for key, raw in meta.items():
             if key not in known:
@@ -148,11 +152,10 @@ class ModelSpec:
             raise ConfigError(f"model config {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path} must be a mapping of keys to values")
-        unknown = set(data) - {f.name for f in fields(cls)}
+        valid = [f.name for f in fields(cls) if f.name not in _NOT_STORED]
+        unknown = set(data) - set(valid)
         if unknown:
-            raise ConfigError(
-                f"model config {path} has unknown keys {sorted(unknown)}; valid: {[f.name for f in fields(cls)]}"
-            )
+            raise ConfigError(f"model config {path} has unknown keys {sorted(map(str, unknown))}; valid: {valid}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**data)

@@ -98,12 +98,15 @@ def from_name(name: str, *, weights: str | None, num_classes: int | None, input_
         missing, unexpected = model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=False)
         if missing and len(missing) == len(model.state_dict()):
             raise CheckpointError(f"{weights}: no key matched the {name} model")
-    classes = num_classes or 1000
-    spec_kw: dict[str, Any] = dict(task=task, output_convention=CONVENTION[task],
-                                   class_names=[str(k) for k in range(classes - (1 if task == "detection" else 0))],
+    # a model made by name knows no class names: say how its labels are read instead of inventing names
+    spec_kw: dict[str, Any] = dict(task=task, output_convention=CONVENTION[task], label_space="index",
                                    provenance={"source": name, "weights": weights or "random init"})
     if task == "detection":
-        spec_kw.update(resize="none", mean=(0, 0, 0), std=(1, 1, 1))
+        # torchvision's detectors keep label 0 for the background; with its default 91 classes (COCO) the
+        # label is the COCO category id, otherwise (a fine-tuned head) background + index
+        coco_layout = (num_classes or 91) == 91
+        spec_kw.update(resize="none", mean=(0, 0, 0), std=(1, 1, 1),
+                       label_space="category-id" if coco_layout else "index+background")
     else:
         spec_kw.update(resize="fixed", input_size=tuple(input_size or (224, 224)), mean=IMAGENET_MEAN, std=IMAGENET_STD)
     return Source(model.eval(), ModelSpec(**spec_kw))

@@ -26,12 +26,16 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         subset = "all images"
     packages = ", ".join(f"{k} {v or DASH}" for k, v in sorted((env.get("packages") or {}).items()))
     duration = d.get("duration_s")
+    mapping = model.get("label_mapping") or {}
     return [
         ("model file", f"{model.get('path', DASH)} ({model.get('format', DASH)})"),
         ("model sha256", model.get("sha256") or DASH),
         ("engine", f"{engine.get('name', DASH)}, provider {engine.get('provider', DASH)}"
                    + (f" ({', '.join(map(str, engine['active_providers']))})" if engine.get("active_providers") else "")),
         ("precision", engine.get("precision") or DASH),
+        ("label mapping", _mapping_text(mapping)),
+        ("unmatched classes", _unmatched_text(mapping)),
+        ("model settings from", _origins_text((model.get("metadata") or {}).get("origins") or {})),
         ("device / batch", f"{engine.get('device') or DASH} / {engine.get('batch_size', DASH)}"),
         ("dataset", f"{ds.get('format', DASH)}: {ds.get('path', DASH)}"),
         ("images per cell", str(ds.get("num_images", DASH))),
@@ -50,6 +54,30 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         ("date", str(d.get("created", DASH))),
         ("results file", run.source or DASH),
     ]
+
+
+def _mapping_text(mapping: dict) -> str:
+    """'category-id (inferred: ...)': how the model's labels were read, and why."""
+    if not mapping:
+        return DASH
+    return f"{mapping.get('space', DASH)} ({mapping.get('source', DASH)}: {mapping.get('reason') or DASH})"
+
+
+def _unmatched_text(mapping: dict) -> str:
+    parts = []
+    for key, what in (("unmatched_model", "model classes left out"), ("unmatched_dataset", "dataset categories the model does not name")):
+        names = [str(n) for n in mapping.get(key) or []]
+        if names:
+            parts.append(f"{what}: {', '.join(names[:20])}" + (f" ... ({len(names)})" if len(names) > 20 else ""))
+    return "; ".join(parts) or "none"
+
+
+def _origins_text(origins: dict) -> str:
+    """'metadata: task, mean; flag: label_space': where each model setting came from."""
+    by_source: dict[str, list[str]] = {}
+    for key, source in origins.items():
+        by_source.setdefault(str(source), []).append(str(key))
+    return "; ".join(f"{source}: {', '.join(keys)}" for source, keys in sorted(by_source.items())) or DASH
 
 
 def provenance(run: Run, anchor: str) -> str:

@@ -89,9 +89,17 @@ def test_segmentation_audit(segmenter_onnx, ade_dir, tmp_path):
 
 
 def test_foreign_torchvision_detector_audits(detector_onnx, coco_dir, tmp_path):
+    # a fine-tuned torchvision detector says nothing of its label space, and the synthetic ids (1, 3, 7, 12) leave
+    # both readings open on a random model's labels: the audit stops and names the flag ...
+    with pytest.raises(ModelError, match="--label-space category-id .* --label-space index\\+background"):
+        run_audit(config(detector_onnx, "coco", coco_dir, tmp_path / "e", overrides={}))
+    # ... which decides, and is written into the results
     doc = run_audit(config(detector_onnx, "coco", coco_dir, tmp_path / "d", corruptions="contrast", severities=[5],
-                           overrides={})).document
+                           overrides={"label_space": "index+background"})).document
     assert doc["model"]["metadata"]["output_convention"] == "torchvision_detection"
+    mapping = doc["model"]["label_mapping"]
+    assert mapping["space"] == "index+background" and mapping["source"] == "flag"
+    assert [(r["label"], r["category_id"]) for r in mapping["table"]] == [(0, None), (1, 1), (2, 3), (3, 7), (4, 12)]
     assert set(doc["cells"][0]["metrics"]) >= {"bbox_AP", "bbox_AP50", "bbox_AR100"}
     assert doc["examples"][0]["prediction"]["type"] == "boxes"
 

@@ -38,6 +38,11 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--std", nargs=3, type=float, default=None, help="Per-channel std on [0, 1] pixels.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR"]), default=None)
 @click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
+@click.option("--label-space", type=click.Choice(["index", "index+background", "category-id", "names"]), default=None,
+              help="How the model's labels map to the dataset's categories [default: the model's metadata, else "
+                   "inferred from evidence, else an error].")
+@click.option("--ignore-unmatched-labels", is_flag=True,
+              help="Leave out model classes / dataset categories whose names have no counterpart (listed in the results).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
 @click.option("--ignore-index", default=255, show_default=True, type=int)
 @click.option("--cifar-c", default=None, help="Folder of the published CIFAR-10-C .npy files.")
@@ -52,7 +57,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
         limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, mean, std,
-        channel_order, output_convention, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
+        channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
         executor, ray_address, reference_corruptions, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
@@ -68,12 +73,13 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
     from audit.errors import GateFailed
 
     overrides = {"input_size": input_size or None, "resize": resize, "mean": mean or None, "std": std or None,
-                 "channel_order": channel_order, "output_convention": output_convention}
+                 "channel_order": channel_order, "output_convention": output_convention, "label_space": label_space}
     config = AuditConfig(model=model, task=task, data=data, out=out, annotations=annotations, images=images,
                          corruptions=corruptions, severities=parse_int_list(severities, "--severities"), profile=profile,
                          batch_size=batch_size, workers=workers, threads=threads, seed=seed, limit=limit,
                          bootstrap=bootstrap, skip_bad=skip_bad, resume=resume, provider=provider, fp16=fp16,
-                         trt_cache=trt_cache, model_config=model_config, overrides=overrides, num_classes=num_classes,
+                         trt_cache=trt_cache, model_config=model_config, overrides=overrides,
+                         ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes,
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
                          reference_corruptions=reference_corruptions, executor=executor, ray_address=ray_address)

@@ -8,6 +8,7 @@ from audit.engines.base import Engine
 from audit.errors import ModelError
 from audit.modelspec import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext
+from audit.tasks.labels import DatasetLabels, LabelMapping, decisive, needs_probe, resolve_labels
 from audit.tasks.preprocess import preprocess
 
 
@@ -19,7 +20,7 @@ class TaskAdapter:
         >>> preds = adapter.infer([x], [meta])  # doctest: +SKIP
     """
 
-    def __init__(self, spec: ModelSpec, engine: Engine, category_ids: list[int] | None = None):
+    def __init__(self, spec: ModelSpec, engine: Engine, mapping: LabelMapping | None = None):
         self.spec, self.engine = spec, engine
         first = engine.inputs[0]
         self.input_name, self.input_dtype = first.name, first.dtype
@@ -29,32 +30,40 @@ class TaskAdapter:
                           and not (isinstance(batch_dim, int) and batch_dim == 1))
         self.decode = CONVENTIONS.get(spec.output_convention)
         self.output_names = [o.name for o in engine.outputs]
-        self.context = DecodeContext(label_to_category=self._label_table(spec, category_ids))
+        self.context = DecodeContext()
+        self.mapping: LabelMapping | None = None
+        self.set_mapping(mapping)
 
-    @staticmethod
-    def _label_table(spec: ModelSpec, category_ids: list[int] | None) -> list[int | None] | None:
-        if spec.label_to_category is not None or category_ids is None:
-            return spec.label_to_category
-        if spec.output_convention == "torchvision_detection":
-            return [None, *category_ids]  # torchvision: label 0 is the background
-        return list(category_ids)
+    def set_mapping(self, mapping: LabelMapping | None) -> None:
+        """Read labels through `mapping` from now on (None: the model's raw labels)."""
+        self.mapping = self.context.mapping = mapping
 
     def infer(self, arrays: list[np.ndarray], metas: list[dict]) -> list:
         """Predictions for preprocessed images (one engine call per batch when batchable)."""
         if self.batchable:
-            return self._run(np.stack(arrays), metas)
-        preds = []
-        for x, meta in zip(arrays, metas):
-            preds.extend(self._run(x if self.image_only else x[None], [meta]))
-        return preds
+            preds = self._run(np.stack(arrays), metas)
+        else:
+            preds = []
+            for x, meta in zip(arrays, metas):
+                preds.extend(self._run(x if self.image_only else x[None], [meta]))
+        return self.relabel(preds)
+
+    def relabel(self, preds: list) -> list:
+        """Classification scores / label maps in the dataset's classes (detections are mapped while decoding)."""
+        if self.mapping is None or self.spec.task == "detection":
+            return preds
+        if self.spec.task == "classification":
+            return [self.mapping.reorder_scores(p, self.mapping.num_targets) for p in preds]
+        return [self.mapping.relabel_map(p) for p in preds]
 
     def _run(self, batch: np.ndarray, metas: list[dict]) -> list:
         outputs = self.engine.run({self.input_name: batch.astype(self.input_dtype, copy=False)})
         return self.decode(outputs, metas, self.context, self.output_names)
 
 
-def check_model(adapter: TaskAdapter, image: np.ndarray, num_classes: int | None) -> None:
-    """Run one image end to end before the long run; a misfit model stops with one line."""
+def check_model(adapter: TaskAdapter, dataset, ignore_unmatched: bool = False) -> LabelMapping:
+    """Run the first image end to end before the long run and resolve the label mapping; a misfit
+    model stops with one line. Returns the mapping, installed in `adapter`."""
     first = adapter.engine.inputs[0]
     channel_axis = 0 if adapter.image_only else 1
     if len(first.shape) not in (3, 4):
@@ -62,13 +71,62 @@ def check_model(adapter: TaskAdapter, image: np.ndarray, num_classes: int | None
     channels = first.shape[channel_axis]
     if isinstance(channels, int) and channels != 3:
         raise ModelError(f"model input '{first.name}' takes {channels} channels; robustaudit feeds RGB (3)")
-    x, meta = preprocess(image, adapter.spec)
-    pred = adapter.infer([x], [meta])[0]
-    if adapter.spec.task == "classification" and num_classes and pred.shape[0] != num_classes:
+    image = dataset.load_image(0)
+    adapter.set_mapping(None)
+    raw = _raw_prediction(adapter, image)
+    num_classes, task = dataset.num_classes, adapter.spec.task
+    if task == "classification" and raw.shape[0] < num_classes and not adapter.spec.class_names:
+        raise ModelError(f"the model scores {raw.shape[0]} classes but the dataset has {num_classes}; check the model or the data")
+    mapping = map_labels(adapter, dataset, ignore_unmatched, raw)
+    pred = adapter.relabel([raw])[0]
+    if task == "classification" and pred.shape[0] != num_classes:
         raise ModelError(f"the model scores {pred.shape[0]} classes but the dataset has {num_classes}; check the model or the data")
-    if adapter.spec.task == "segmentation" and pred.shape != image.shape[:2]:
+    if task == "segmentation" and pred.shape != image.shape[:2]:
         raise ModelError(f"the decoded label map has shape {pred.shape}, the image {image.shape[:2]}")
-    if adapter.spec.task == "segmentation" and num_classes:
+    if task == "segmentation" and num_classes and mapping.space == "index":
         top = int(pred.max()) if pred.size else 0
         if top >= num_classes:
             raise ModelError(f"the model predicts class {top} but the dataset has {num_classes} classes; check --num-classes")
+    return mapping
+
+
+PROBE_IMAGES = 8  # images a detector is run on when only its labels can tell its label space
+
+
+def map_labels(adapter: TaskAdapter, dataset, ignore_unmatched: bool = False, first_pred=None) -> LabelMapping:
+    """Resolve and install how the model's labels map to `dataset`'s categories (see audit.tasks.labels).
+
+    Detectors that output labels and say nothing of their label space are run on up to
+    `PROBE_IMAGES` images until their labels rule out one reading; if none does, the error names
+    `--label-space`.
+    """
+    spec = adapter.spec
+    data = DatasetLabels.of(dataset)
+    origin = spec.origins.get("label_to_category" if spec.label_to_category is not None else "label_space", "default")
+    probe: list[int] = []
+    if needs_probe(spec, data):
+        for i in range(min(PROBE_IMAGES, len(dataset))):
+            pred = first_pred if i == 0 and first_pred is not None else _raw_prediction(adapter, dataset.load_image(i))
+            probe.extend(int(l) for l in pred.labels)
+            if decisive(probe, data):
+                break
+    mapping = resolve_labels(spec, data, _class_count(adapter, first_pred), probe, origin, ignore_unmatched)
+    adapter.set_mapping(mapping)
+    return mapping
+
+
+def _raw_prediction(adapter: TaskAdapter, image: np.ndarray):
+    x, meta = preprocess(image, adapter.spec)
+    return adapter.infer([x], [meta])[0]
+
+
+def _class_count(adapter: TaskAdapter, pred) -> int | None:
+    """The model's class count where its outputs show it (one score per class), else None."""
+    conv, out = adapter.spec.output_convention, adapter.engine.outputs[0].shape
+    if conv == "classification_logits":
+        return int(pred.shape[0]) if pred is not None else (out[-1] if isinstance(out[-1], int) else None)
+    if conv == "segmentation_logits" and len(out) == 4 and isinstance(out[1], int):
+        return out[1]
+    if conv == "yolov8" and len(out) == 3 and isinstance(out[1], int):
+        return out[1] - 4
+    return None

@@ -8,7 +8,7 @@ classification float scores [C]; segmentation int label map [H, W]; detection `D
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,15 +21,20 @@ from audit.tasks.types import Detections
 
 @dataclass
 class DecodeContext:
-    """What decoders need besides the outputs."""
+    """What decoders need besides the outputs. `mapping` (audit.tasks.labels.LabelMapping) turns the
+    model's labels into the dataset's categories; without it (or a bare `label_to_category` table)
+    labels pass through unchanged, as they do while the mapping is being resolved."""
 
     label_to_category: list[int | None] | None = None
     score_threshold: float = 0.001
     nms_iou: float = 0.7
     max_detections: int = 100
     mask_threshold: float = 0.5
+    mapping: Any = None
 
     def categories(self, labels: np.ndarray) -> np.ndarray:
+        if self.mapping is not None:
+            return self.mapping.categories(labels)
         if self.label_to_category is None:
             return labels.astype(np.int64)
         table = self.label_to_category

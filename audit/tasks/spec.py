@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,13 @@ from audit.modelspec import ModelSpec
 
 
 def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None = None,
-                 overrides: dict[str, Any] | None = None, class_names: list[str] | None = None) -> ModelSpec:
+                 overrides: dict[str, Any] | None = None) -> ModelSpec:
     """The ModelSpec for `engine`: metadata written by our exporter (flags win), else the config file,
-    else flags, else a guess from the model's outputs where it is unambiguous.
+    else flags, else a guess from the model's outputs where it is unambiguous. `spec.origins` says
+    where each value came from (metadata, model-config, flag, inferred, default).
+
+    The model's class names are the model's own (metadata, config, flag), never the dataset's: how
+    labels map to the dataset is decided by `audit.tasks.labels.resolve_labels`.
 
     Example:
         >>> spec = resolve_spec(engine, "classification", overrides={"input_size": (32, 32)})  # doctest: +SKIP
@@ -23,15 +28,27 @@ def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None
     if "robustaudit" in meta:
         spec = ModelSpec.from_metadata(meta)
         spec = ModelSpec(**{**spec.__dict__, **overrides}) if overrides else spec
+        given, source = {k for k in meta if k != "robustaudit"}, "metadata"
     elif model_config is not None:
         spec = ModelSpec.from_file(model_config, **overrides)
+        given, source = _config_keys(model_config), "model-config"
     else:
-        spec = _guess(engine, task_type, overrides)
+        spec, given = _guess(engine, task_type, overrides)
+        source = "inferred"
     if spec.task != task_type:
         raise ConfigError(f"the model is a {spec.task} model but --task asks for {task_type}")
-    if not spec.class_names and class_names:
-        spec.class_names = list(class_names)
+    spec.origins = {f.name: "flag" if f.name in overrides else source if f.name in given else "default"
+                    for f in fields(ModelSpec) if f.name not in ("origins", "provenance")}
+    if "task" not in given:
+        spec.origins["task"] = "flag"  # --task
     return spec
+
+
+def _config_keys(path: str | Path) -> set[str]:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}  # already validated by ModelSpec.from_file
+    return set(data)
 
 
 def _static_hw(engine: Engine) -> tuple[int, int] | None:
@@ -41,7 +58,7 @@ def _static_hw(engine: Engine) -> tuple[int, int] | None:
     return None
 
 
-def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> ModelSpec:
+def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> tuple[ModelSpec, set[str]]:
     outs = engine.outputs
     names = [o.name.lower() for o in outs]
     hw = flags.get("input_size") or _static_hw(engine)
@@ -62,12 +79,13 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> ModelSpec:
         shapes = {o.name: list(o.shape) for o in outs}
         raise ModelError(f"the model carries no robustaudit metadata and its outputs {shapes} do not identify a "
                          f"{task_type} convention; give --output-convention (see 'audit list conventions') or --model-config")
+    inferred = set(base) - {"task"} - ({"input_size"} if base.get("input_size") is None else set())
     base.update(flags)
     if base.get("resize", "fixed") == "fixed" and base.get("input_size") is None:
         if base.get("output_convention") in ("classification_logits",):
             raise ModelError("the model's input size is dynamic: give --input-size H W")
         base["resize"] = "none"
     try:
-        return ModelSpec(**base)
+        return ModelSpec(**base), inferred
     except TypeError as exc:
         raise ConfigError(f"bad model options: {exc}") from None

@@ -129,3 +129,24 @@ def yolo_style_detector(path: Path, num_classes: int = len(synthetic.SHAPES), si
     torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), input_names=["images"], output_names=["output0"],
                       opset_version=17, dynamo=False)
     return path
+
+
+def constant_detector(path: Path, boxes, labels, scores, masks: bool = False) -> Path:
+    """An ONNX graph in torchvision's detection layout (input [3, H, W]; outputs boxes, labels, scores)
+    that answers every image with the given detections: a detector whose labels we control exactly."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    consts = {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4), "labels": np.asarray(labels, np.int64),
+              "scores": np.asarray(scores, np.float32)}
+    nodes = [helper.make_node("Constant", [], [f"{k}_c"], value=numpy_helper.from_array(v, f"{k}_v")) for k, v in consts.items()]
+    nodes += [helper.make_node("Identity", [f"{k}_c"], [k]) for k in consts]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [3, "h", "w"])
+    outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["k", 4]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, ["k"]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["k"])]
+    graph = helper.make_graph(nodes, "constant_detector", [image], outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

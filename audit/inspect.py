@@ -1,0 +1,99 @@
+"""`inspect_model`: what robustaudit reads from a model before a long run.
+
+Inputs and outputs, the metadata it found, the resolved ModelSpec with where each value came from
+(metadata, model-config, flag, inferred, default) and, given a dataset, the label mapping the audit
+would use. `audit inspect` prints it; `audit run` resolves exactly the same way.
+
+Example:
+    >>> report = inspect_model("yolo.onnx", task="coco", data="data/coco")  # doctest: +SKIP
+    >>> report["label_mapping"]["space"]  # doctest: +SKIP
+    'names'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ConfigError
+
+# metadata keys -> the exporter that writes them
+_KNOWN_METADATA = {"robustaudit": "robustaudit", "names": "ultralytics", "imgsz": "ultralytics", "stride": "ultralytics"}
+_TASK_OF_META = {"classification": "classification", "detection": "detection", "segmentation": "segmentation",
+                 "detect": "detection", "segment": "detection", "classify": "classification"}
+
+
+def inspect_model(model: str | Path, task: str | None = None, data: str | Path | None = None,
+                  model_config: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                  ignore_unmatched_labels: bool = False, annotations: str | None = None,
+                  images: str | None = None, num_classes: int | None = None) -> dict[str, Any]:
+    """Open `model`, resolve its spec (and, with `data`, its label mapping); nothing is audited."""
+    from audit.datasets import open_dataset, task_type
+    from audit.engines.base import open_engine
+    from audit.tasks import TaskAdapter, check_model, resolve_spec
+    from audit.tasks.labels import DatasetLabels
+
+    engine = open_engine(str(model), provider="cpu")
+    meta = engine.metadata()
+    ttype = task_type(task) if task else _task_from_metadata(meta)
+    spec = resolve_spec(engine, ttype, model_config, overrides or {})
+    report: dict[str, Any] = {
+        "model": str(model),
+        "inputs": [_tensor(t) for t in engine.inputs],
+        "outputs": [_tensor(t) for t in engine.outputs],
+        "metadata": {"formats": sorted({v for k, v in _KNOWN_METADATA.items() if k in meta}),
+                     "keys": sorted(meta)},
+        "task_type": ttype,
+        "spec": {k: v for k, v in asdict(spec).items() if k != "origins"},
+        "origins": spec.origins,
+        "label_mapping": None,
+    }
+    if data is not None:
+        if not task:
+            raise ConfigError("--data needs --task (coco, ade20k, cifar10, ...) to know how to read the dataset")
+        dataset = open_dataset(task, data, annotations=annotations, images=images, num_classes=num_classes)
+        adapter = TaskAdapter(spec, engine)
+        mapping = check_model(adapter, dataset, ignore_unmatched_labels)
+        report["label_mapping"] = mapping.describe(spec.class_names, DatasetLabels.of(dataset))
+    return report
+
+
+def _task_from_metadata(meta: dict[str, str]) -> str:
+    task = _TASK_OF_META.get(str(meta.get("task", "")).strip().lower())
+    if task is None:
+        raise ConfigError("the model's metadata does not say its task; give --task (coco, ade20k, cifar10, classification, ...)")
+    return task
+
+
+def _tensor(info) -> dict[str, Any]:
+    return {"name": info.name, "shape": [d if isinstance(d, int) else str(d) for d in info.shape],
+            "dtype": str(info.dtype)}
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The inspection as aligned plain text (what `audit inspect` prints)."""
+    lines = [f"model: {report['model']}", f"metadata: {', '.join(report['metadata']['formats']) or 'none'}"
+             + (f" (keys: {', '.join(report['metadata']['keys'])})" if report["metadata"]["keys"] else ""), "inputs:"]
+    lines += [f"  {t['name']}: {t['dtype']} {t['shape']}" for t in report["inputs"]]
+    lines.append("outputs:")
+    lines += [f"  {t['name']}: {t['dtype']} {t['shape']}" for t in report["outputs"]]
+    lines.append(f"spec ({report['task_type']}):")
+    for key, value in report["spec"].items():
+        if key == "provenance" or value in (None, [], {}):
+            continue
+        shown = value if not isinstance(value, list) or len(value) <= 8 else f"{value[:8]} ... ({len(value)})"
+        lines.append(f"  {key:18s} {str(shown):48s} [{report['origins'].get(key, 'default')}]")
+    mapping = report["label_mapping"]
+    if mapping is None:
+        lines.append("label mapping: decided against a dataset; give --task and --data to see it")
+    else:
+        lines.append(f"label mapping: {mapping['space']} ({mapping['source']}: {mapping['reason']})")
+        for row in mapping["table"][:100]:
+            name = f" {row['model_name']!r}" if row.get("model_name") else ""
+            lines.append(f"  label {row['label']}{name} -> "
+                         + ("(none)" if row["category_id"] is None else f"{row['category_id']} {row['category']!r}"))
+        for key, what in (("unmatched_model", "model classes left out"), ("unmatched_dataset", "dataset categories not named")):
+            if mapping[key]:
+                lines.append(f"  {what}: {', '.join(map(str, mapping[key]))}")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Label spaces end to end: a torchvision-convention COCO detector (labels = COCO category ids, as
+torchvision's COCO-trained detectors give them) on a real-format COCO file with all 80 categories.
+
+The category table is torchvision's own (`FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta`): index k of
+its 91 entries is COCO category id k. The detector answers every image with exactly the ground-truth
+boxes, so the right reading scores AP 1.0 and any other reading less: the audit must give 1.0 or stop
+with an error naming the flag, never another number.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from audit.api import AuditConfig, run_audit
+from audit.errors import ConfigError, ModelError
+from tests.helpers.models import constant_detector
+
+H, W = 96, 128
+
+
+def coco_categories():
+    tv = pytest.importorskip("torchvision.models.detection")
+    names = tv.FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
+    return [{"id": k, "name": n, "supercategory": "thing"} for k, n in enumerate(names) if n not in ("__background__", "N/A")]
+
+
+def write_coco80(root, objects, n_images=2):
+    """COCO val layout, 80 real categories; every image holds `objects` [(category_id, xyxy)]."""
+    (root / "val2017").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(n_images):
+        Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(root / "val2017" / f"{i}.png")
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": H, "width": W})
+        for cat, (x0, y0, x1, y1) in objects:
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                         "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
+    doc = {"images": images, "annotations": anns, "categories": coco_categories()}
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(doc))
+    return root
+
+
+BOXES = [(4, 4, 40, 40), (50, 10, 90, 60), (20, 50, 70, 90), (80, 40, 120, 92)]
+
+
+def audit(model, data, out, report=False, **overrides):
+    return run_audit(AuditConfig(model=str(model), task="coco", data=str(data), out=str(out), corruptions="contrast",
+                                 severities=[1], workers=0, progress=False, examples=0, report=report,
+                                 overrides=overrides)).document
+
+
+@pytest.mark.parametrize("ids, space", [
+    ((1, 62, 84, 90), "category-id"),       # person, chair, book, toothbrush: 84 and 90 exceed the 80 categories
+    ((1, 3, 12, 26), "index+background"),   # 12 and 26 are not COCO ids (gaps): only background+index allows them
+])
+def test_evidence_decides_the_label_space_and_the_ap_is_right(tmp_path, ids, space):
+    if space == "category-id":
+        truth = list(ids)
+    else:  # label k >= 1 is the (k-1)-th category by id
+        cat_ids = [c["id"] for c in coco_categories()]
+        truth = [cat_ids[k - 1] for k in ids]
+    data = write_coco80(tmp_path / "coco", list(zip(truth, BOXES)))
+    model = constant_detector(tmp_path / "det.onnx", BOXES, ids, [0.9, 0.8, 0.7, 0.6])
+    doc = audit(model, data, tmp_path / "out", report=True)
+    mapping = doc["model"]["label_mapping"]
+    assert mapping["space"] == space and mapping["source"] == "inferred" and mapping["reason"]
+    assert doc["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert f"{space} (inferred: " in html.replace("&#x27;", "'")
+
+
+def test_ambiguous_labels_stop_with_the_flag_and_the_flag_equals_the_right_table(tmp_path):
+    ids = (1, 3, 18, 62)  # person, car, dog, chair: valid ids under 80, so both readings are possible
+    data = write_coco80(tmp_path / "coco", list(zip(ids, BOXES)))
+    model = constant_detector(tmp_path / "det.onnx", BOXES, ids, [0.9, 0.8, 0.7, 0.6])
+    with pytest.raises(ModelError, match="--label-space category-id"):
+        audit(model, data, tmp_path / "none")
+    by_flag = audit(model, data, tmp_path / "flag", label_space="category-id")
+    table = [None if n in ("__background__", "N/A") else k for k, n in enumerate(
+        pytest.importorskip("torchvision.models.detection").FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])]
+    config = tmp_path / "spec.json"
+    config.write_text(json.dumps({"task": "detection", "output_convention": "torchvision_detection", "resize": "none",
+                                  "mean": [0, 0, 0], "std": [1, 1, 1], "label_to_category": table}))
+    by_table = run_audit(AuditConfig(model=str(model), task="coco", data=str(data), out=str(tmp_path / "table"),
+                                     corruptions="contrast", severities=[1], workers=0, progress=False, examples=0,
+                                     report=False, model_config=str(config))).document
+    assert by_flag["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
+    assert [c["metrics"] for c in by_flag["cells"]] == [c["metrics"] for c in by_table["cells"]]
+    assert by_table["model"]["label_mapping"]["source"] == "model-config"
+    # the wrong space, asked for explicitly, is the user's call: it is written into the results
+    wrong = audit(model, data, tmp_path / "wrong", label_space="index+background")
+    assert wrong["model"]["label_mapping"]["space"] == "index+background"
+    assert wrong["cells"][0]["metrics"]["bbox_AP"] <= 0.5  # the 0.50 of the bug report
+
+
+def test_names_map_by_name_and_unmatched_names_are_an_error_or_listed(tmp_path):
+    cats = coco_categories()
+    data = write_coco80(tmp_path / "coco", [(1, BOXES[0]), (18, BOXES[1])])
+    model = constant_detector(tmp_path / "det.onnx", BOXES[:2], [0, 1], [0.9, 0.8])
+    # a 3-class model whose names are spelled differently (case, underscores) and one the dataset lacks
+    config = tmp_path / "spec.yaml"
+    config.write_text("task: detection\noutput_convention: torchvision_detection\nresize: none\nmean: [0, 0, 0]\n"
+                      "std: [1, 1, 1]\nclass_names: [Person, DOG, space_ship]\nlabel_space: names\n")
+    base = dict(model=str(model), task="coco", data=str(data), corruptions="contrast", severities=[1], workers=0,
+                progress=False, examples=0, report=False, model_config=str(config))
+    with pytest.raises(ConfigError, match="model classes without a dataset category: space_ship"):
+        run_audit(AuditConfig(out=str(tmp_path / "a"), **base))
+    doc = run_audit(AuditConfig(out=str(tmp_path / "b"), ignore_unmatched_labels=True, **base)).document
+    mapping = doc["model"]["label_mapping"]
+    assert [r["category_id"] for r in mapping["table"]] == [1, 18, None]
+    assert mapping["unmatched_model"] == ["space_ship"] and len(mapping["unmatched_dataset"]) == len(cats) - 2
+    assert doc["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
