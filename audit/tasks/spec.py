@@ -8,12 +8,14 @@ from typing import Any
 from audit.engines.base import Engine
 from audit.errors import ConfigError, ModelError
 from audit.modelspec import ModelSpec
+from audit.tasks.ultralytics import is_ultralytics, ultralytics_spec_fields
 
 
 def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None = None,
                  overrides: dict[str, Any] | None = None, class_names: list[str] | None = None) -> ModelSpec:
     """The ModelSpec for `engine`: metadata written by our exporter (flags win), else the config file,
-    else flags, else a guess from the model's outputs where it is unambiguous.
+    else the metadata of a known exporter (Ultralytics; flags win), else flags, else a guess from the
+    model's outputs where it is unambiguous.
 
     Example:
         >>> spec = resolve_spec(engine, "classification", overrides={"input_size": (32, 32)})  # doctest: +SKIP
@@ -25,6 +27,8 @@ def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None
         spec = ModelSpec(**{**spec.__dict__, **overrides}) if overrides else spec
     elif model_config is not None:
         spec = ModelSpec.from_file(model_config, **overrides)
+    elif is_ultralytics(meta):
+        spec = _build({**ultralytics_spec_fields(meta, engine.outputs, task_type), **overrides})
     else:
         spec = _guess(engine, task_type, overrides)
     if spec.task != task_type:
@@ -67,7 +71,11 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> ModelSpec:
         if base.get("output_convention") in ("classification_logits",):
             raise ModelError("the model's input size is dynamic: give --input-size H W")
         base["resize"] = "none"
+    return _build(base)
+
+
+def _build(fields: dict[str, Any]) -> ModelSpec:
     try:
-        return ModelSpec(**base)
+        return ModelSpec(**fields)
     except TypeError as exc:
         raise ConfigError(f"bad model options: {exc}") from None
