@@ -36,7 +36,7 @@ from tests.test_api import config  # noqa: E402
 
 IMGSZ = 128
 CONF, IOU, MAX_DET = 0.05, 0.7, 100
-BOX_TOL, SCORE_TOL, MASK_IOU = 1e-3, 1e-5, 0.9
+BOX_TOL, SCORE_TOL, MASK_IOU = 1e-3, 1e-5, 0.98  # measured: 1.5e-5 px (RT-DETR), 0, 0.996
 # family -> (Ultralytics yaml, expected output convention)
 FAMILIES = {
     "yolov8": ("yolov8n.yaml", "yolov8"),
