@@ -25,7 +25,6 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
-ultralytics = pytest.importorskip("ultralytics", reason="the conformance suite needs ultralytics (the test extra)")
 
 from audit import synthetic  # noqa: E402
 from audit.api import run_audit  # noqa: E402
@@ -46,6 +45,27 @@ FAMILIES = {
     "rtdetr": ("rtdetr-l.yaml", "rtdetr"),
 }
 IMAGE_SIZES = ((96, 128), (150, 110), (77, 141))  # padding on either axis, odd paddings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ultralytics():
+    """Import ultralytics for this module only. Importing it patches PIL.Image.open (it then tries to
+    pip-install a HEIF plugin on an unreadable image), cv2.imread / imwrite / imshow and torch.save
+    process-wide and sets OpenCV's thread count: all put back afterwards, so that the other tests see
+    the libraries as they are."""
+    import cv2
+    import torch
+    from PIL import Image
+
+    saved = [(Image, "open"), (cv2, "imread"), (cv2, "imwrite"), (cv2, "imshow"), (torch, "save")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name in saved]
+    cv2_threads = cv2.getNumThreads()  # it also turns OpenCV's threads off
+    try:
+        yield pytest.importorskip("ultralytics", reason="the conformance suite needs ultralytics (the test extra)")
+    finally:
+        for owner, name, value in originals:
+            setattr(owner, name, value)
+        cv2.setNumThreads(cv2_threads)
 
 
 def _build(yaml_name: str, folder):
@@ -222,3 +242,15 @@ def test_unsupported_or_mismatched_task_is_a_one_line_model_error(task, task_typ
 def test_flags_override_the_metadata(exported):
     spec = resolve_spec(OrtEngine(exported("yolov8")), "detection", overrides={"resize": "fixed", "input_size": None})
     assert spec.resize == "fixed" and spec.input_size == (IMGSZ, IMGSZ) and spec.output_convention == "yolov8"
+
+
+def test_cli_audit_run_needs_no_model_flags(exported, coco_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from audit.cli.main import cli
+
+    args = ["run", exported("yolo11-seg"), "--task", "coco", "--data", str(coco_dir), "--out", str(tmp_path / "cli"),
+            "--corruptions", "fog", "--severities", "2", "--quiet", "--workers", "0", "--examples", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cli" / "results.json").is_file()
