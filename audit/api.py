@@ -219,7 +219,7 @@ def prepare(config: AuditConfig) -> Setup:
     spec = resolve_spec(engine, ttype, config.model_config, config.overrides)
     adapter = TaskAdapter(spec, engine)
     mapping = check_model(adapter, dataset, config.ignore_unmatched_labels)
-    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine)
+    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine, spec)
     context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
     return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
                  mapping.describe(spec.class_names, DatasetLabels.of(dataset)))
@@ -236,8 +236,13 @@ def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellS
                      with_masks=setup.with_masks, on_images=on_images)
 
 
-def _gives_masks(engine) -> bool:
-    return any(o.name.lower() == "masks" for o in engine.outputs)
+def _gives_masks(engine, spec) -> bool:
+    """Whether the model's detections carry instance masks: an output named "masks" (torchvision,
+    mmdeploy) or YOLO mask prototypes (a rank-4 output beside the detections)."""
+    if any(o.name.lower() == "masks" for o in engine.outputs):
+        return True
+    prototypes = any(len(o.shape) == 4 for o in engine.outputs)
+    return spec.output_convention == "yolov8_seg" or (spec.output_convention == "yolo_end2end" and prototypes)
 
 
 def _restore(dataset, with_masks: bool, state: dict):

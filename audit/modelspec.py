@@ -36,7 +36,11 @@ TASK_TYPES = ("classification", "detection", "segmentation")
 OUTPUT_CONVENTIONS = {
     "classification_logits": "classification: [N, C] logits (or probabilities)",
     "torchvision_detection": "detection: boxes [K,4] xyxy, labels [K], scores [K], optional masks [K,1,H,W]",
-    "yolov8": "detection: raw [1, 4+C, A] (cx, cy, w, h, class scores), decoded and NMS-ed in NumPy",
+    "yolov8": "detection: Ultralytics YOLOv8/11/26 raw [N, 4+C, A] (cx, cy, w, h in input pixels, class scores), NMS in NumPy",
+    "yolov8_seg": "detection + masks: Ultralytics -seg raw [N, 4+C+M, A] and prototypes [N, M, H/4, W/4]",
+    "yolo_end2end": "detection: Ultralytics NMS-free / nms=True rows [N, K, 6(+M)] (x1, y1, x2, y2, score, class), optional prototypes",
+    "rtdetr": "detection: Ultralytics RT-DETR [N, K, 6] (cx, cy, w, h normalised to the input, score, class), no NMS",
+    "rtdetr_scores": "detection: RT-DETR of Ultralytics < 8.4, [N, Q, 4+C] (normalised cx, cy, w, h, sigmoid class scores)",
     "mmdeploy": "detection: dets [1,K,5] (x1,y1,x2,y2,score) + labels [1,K], optional masks [1,K,H,W]",
     "segmentation_logits": "segmentation: [N, C, H, W] logits",
     "segmentation_labels": "segmentation: [N, H, W] (or [N,1,H,W]) label map",

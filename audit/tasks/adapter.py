@@ -122,11 +122,16 @@ def _raw_prediction(adapter: TaskAdapter, image: np.ndarray):
 
 def _class_count(adapter: TaskAdapter, pred) -> int | None:
     """The model's class count where its outputs show it (one score per class), else None."""
-    conv, out = adapter.spec.output_convention, adapter.engine.outputs[0].shape
+    conv, outs = adapter.spec.output_convention, [o.shape for o in adapter.engine.outputs]
+    out = outs[0]
     if conv == "classification_logits":
         return int(pred.shape[0]) if pred is not None else (out[-1] if isinstance(out[-1], int) else None)
     if conv == "segmentation_logits" and len(out) == 4 and isinstance(out[1], int):
         return out[1]
     if conv == "yolov8" and len(out) == 3 and isinstance(out[1], int):
-        return out[1] - 4
+        return out[1] - 4  # [N, 4 + C, A]
+    if conv == "yolov8_seg" and len(outs) > 1 and len(out) == 3 and isinstance(out[1], int) and isinstance(outs[1][1], int):
+        return out[1] - 4 - outs[1][1]  # [N, 4 + C + M, A] with M prototype masks
+    if conv == "rtdetr_scores" and len(out) == 3 and isinstance(out[2], int):
+        return out[2] - 4  # [N, Q, 4 + C]
     return None

@@ -107,39 +107,29 @@ def _torchvision(outputs, metas, ctx, names):
     return [Detections(boxes_to_original(boxes[keep], meta), scores[keep].astype(np.float32), lab, ctx.categories(lab), det_masks)]
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices kept, by decreasing score."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, labels: np.ndarray | None = None,
+        max_keep: int | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression; indices kept, by decreasing score.
+
+    With `labels`, a box only suppresses boxes of its own label (per-class NMS in one pass); with
+    `max_keep`, it stops after that many kept boxes (those are the best ones, since greedy NMS keeps
+    in decreasing score order).
+    """
     order = np.argsort(-scores, kind="stable")
     x0, y0, x1, y1 = boxes.T
     area = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
     keep = []
-    while order.size:
+    while order.size and (max_keep is None or len(keep) < max_keep):
         i, rest = order[0], order[1:]
         keep.append(i)
         w = np.maximum(0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
         h = np.maximum(0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
         inter = w * h
-        order = rest[inter / np.maximum(area[i] + area[rest] - inter, 1e-9) <= iou]
+        survive = inter / np.maximum(area[i] + area[rest] - inter, 1e-9) <= iou
+        if labels is not None:
+            survive |= labels[rest] != labels[i]
+        order = rest[survive]
     return np.asarray(keep, np.int64)
-
-
-@CONVENTIONS.register("yolov8")
-def _yolov8(outputs, metas, ctx, names):
-    out = outputs[0]
-    _rank(out, (3,), "0", "yolov8 [N, 4 + C, A]")
-    preds = []
-    for raw, meta in zip(out, metas):
-        cand = raw.T  # [A, 4 + C]
-        cls_scores = cand[:, 4:]
-        labels, scores = cls_scores.argmax(1), cls_scores.max(1)
-        keep = scores >= ctx.score_threshold
-        cxcywh, labels, scores = cand[keep, :4], labels[keep], scores[keep]
-        boxes = np.concatenate([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], axis=1)
-        kept = [idx for c in np.unique(labels) for idx in np.flatnonzero(labels == c)[nms(boxes[labels == c], scores[labels == c], ctx.nms_iou)]]
-        kept = np.asarray(sorted(kept, key=lambda i: -scores[i])[: ctx.max_detections], np.int64)
-        lab = labels[kept].astype(np.int64)
-        preds.append(Detections(boxes_to_original(boxes[kept], meta), scores[kept].astype(np.float32), lab, ctx.categories(lab)))
-    return preds
 
 
 @CONVENTIONS.register("mmdeploy")
@@ -161,3 +151,4 @@ def _mmdeploy(outputs, metas, ctx, names):
     return preds
 
 
+from audit.tasks import yolo as _yolo  # noqa: E402,F401  registers the Ultralytics decoders

@@ -21,8 +21,8 @@ import numpy as np
 
 from audit.errors import ConfigError, ModelError
 
-# decoders whose outputs carry one score per class (the class count is known from the output shape)
-_SCORE_CONVENTIONS = {"classification_logits", "segmentation_logits", "yolov8"}
+# detectors that output labels and may use a background slot or category ids (torchvision's layout)
+_LABEL_OUTPUT_CONVENTIONS = {"torchvision_detection"}
 FLAG_HINT = "pass --label-space index|index+background|category-id|names (or label_space / label_to_category in --model-config)"
 
 
@@ -149,7 +149,7 @@ def resolve_labels(spec, data: DatasetLabels, num_model_classes: int | None = No
 def needs_probe(spec, data: DatasetLabels) -> bool:
     """Whether only the labels a detector predicts can tell its label space (see `_infer_from_labels`)."""
     return (data.task_type == "detection" and spec.label_to_category is None and spec.label_space is None
-            and not spec.class_names and spec.output_convention not in _SCORE_CONVENTIONS | {"mmdeploy"}
+            and not spec.class_names and spec.output_convention in _LABEL_OUTPUT_CONVENTIONS
             and data.ids != list(range(1, len(data.ids) + 1)))
 
 
@@ -236,13 +236,15 @@ def _infer(spec, data: DatasetLabels, count: int | None, probe: Sequence[int] | 
     if spec.output_convention == "mmdeploy":
         return _from_space("index", spec, data, count, "convention",
                            "mmdeploy (OpenMMLab) labels are 0-based indices of the dataset's classes", ignore_unmatched)
-    if spec.output_convention in _SCORE_CONVENTIONS or count is not None:
-        if count == len(data.ids):
-            return _from_space("index", spec, data, count, "inferred",
-                               f"the model scores {count} classes and the dataset has {count} categories", ignore_unmatched)
-        raise ModelError(f"the model scores {count} classes and carries no class names, but the dataset has "
-                         f"{len(data.ids)} categories: cannot tell which class is which; {FLAG_HINT}")
-    return _infer_from_labels(spec, data, probe or [])
+    if spec.output_convention in _LABEL_OUTPUT_CONVENTIONS:
+        return _infer_from_labels(spec, data, probe or [])
+    # YOLO / RT-DETR style: labels are 0-based class indices; only the class count can vouch for the order
+    if count == len(data.ids):
+        return _from_space("index", spec, data, count, "inferred",
+                           f"the model scores {count} classes and the dataset has {count} categories", ignore_unmatched)
+    shown = f"scores {count} classes" if count is not None else "does not show its class count"
+    raise ModelError(f"the model {shown} and carries no class names, but the dataset has {len(data.ids)} categories: "
+                     f"cannot tell which class is which; {FLAG_HINT}")
 
 
 def _infer_from_labels(spec, data: DatasetLabels, probe: Sequence[int]) -> LabelMapping:

@@ -9,13 +9,15 @@ from typing import Any
 from audit.engines.base import Engine
 from audit.errors import ConfigError, ModelError
 from audit.modelspec import ModelSpec
+from audit.tasks.ultralytics import is_ultralytics, ultralytics_spec_fields
 
 
 def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None = None,
                  overrides: dict[str, Any] | None = None) -> ModelSpec:
     """The ModelSpec for `engine`: metadata written by our exporter (flags win), else the config file,
-    else flags, else a guess from the model's outputs where it is unambiguous. `spec.origins` says
-    where each value came from (metadata, model-config, flag, inferred, default).
+    else the metadata of a known exporter (Ultralytics; flags win), else flags, else a guess from the
+    model's outputs where it is unambiguous. `spec.origins` says where each value came from
+    (metadata, model-config, flag, inferred, default).
 
     The model's class names are the model's own (metadata, config, flag), never the dataset's: how
     labels map to the dataset is decided by `audit.tasks.labels.resolve_labels`.
@@ -32,6 +34,10 @@ def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None
     elif model_config is not None:
         spec = ModelSpec.from_file(model_config, **overrides)
         given, source = _config_keys(model_config), "model-config"
+    elif is_ultralytics(meta):
+        read = ultralytics_spec_fields(meta, engine.outputs, task_type)
+        spec = _build({**read, **overrides})
+        given, source = set(read), "metadata"
     else:
         spec, given = _guess(engine, task_type, overrides)
         source = "inferred"
@@ -85,7 +91,11 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> tuple[Model
         if base.get("output_convention") in ("classification_logits",):
             raise ModelError("the model's input size is dynamic: give --input-size H W")
         base["resize"] = "none"
+    return _build(base), inferred
+
+
+def _build(values: dict[str, Any]) -> ModelSpec:
     try:
-        return ModelSpec(**base), inferred
+        return ModelSpec(**values)
     except TypeError as exc:
         raise ConfigError(f"bad model options: {exc}") from None

@@ -1,0 +1,1 @@
+"""Conformance of robustaudits decoding with the frameworks own predictions."""
