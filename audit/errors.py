@@ -44,6 +44,10 @@ class EngineError(RobustAuditError):
     """An inference engine or execution provider that cannot start or run (missing GPU, package, ...)."""
 
 
+class OutputError(RobustAuditError):
+    """An output folder or file that cannot be written: a file in the way, no permission, a full disk."""
+
+
 class ResultsError(RobustAuditError):
     """A results document that is missing, of the wrong kind, or of an unsupported version."""
 

@@ -10,13 +10,12 @@ Changelog of `schema_version`:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from audit.errors import ResultsError
+from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
 SCHEMA_VERSION = "1.0"
@@ -66,19 +65,9 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (a temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` atomically (a temporary file in the same folder, fsync, rename), with the
+    user's umask mode; a failed write (full disk, permissions) is one `OutputError`."""
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
