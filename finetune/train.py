@@ -139,7 +139,7 @@ class _Run:
         prov = {"backbone": self.model_cfg["backbone"], "weights": str(cfg.weights), "mode": cfg.mode, "augment": cfg.augment,
                 "lr": cfg.lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "dataset": {"task": cfg.task, "path": str(cfg.data),
                 "train_images": len(self.data), "val_images": len(self.val_reader)}, "final_metric": final_metric or {},
-                "torch": torch.__version__, "timm": timm.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "torch": str(torch.__version__), "timm": str(timm.__version__), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seed": cfg.seed, "world_size": self.world, "weights_report": self.weights_report and
                 {k: len(v) for k, v in self.weights_report.items()}}
         return save_checkpoint({

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audit.errors import ResultsError
+from audit.safety import write_error
 
 
 @click.command()
@@ -28,5 +29,7 @@ def report(results, out, fmt, title):
     except ReportInputError as exc:
         # reports/ stays independent of audit; its input errors are the CLI's ResultsError
         raise ResultsError(str(exc)) from None
+    except OSError as exc:  # the report could not be written: a full disk, no permission, a file in the way
+        raise write_error(out, exc, "-o/--out") from None
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.1f} MB)" if size >= 1e6 else f"wrote {path} ({size / 1e3:.0f} kB)")
