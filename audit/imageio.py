@@ -6,6 +6,7 @@ pixel grid.
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,8 +54,10 @@ def open_image(path: str | Path, max_pixels: int | None = None, what: str = "ima
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(path)
-        except Image.DecompressionBombError:
-            raise DatasetError(f"{what} {path} claims more than {limit} pixels, a decompression bomb or an absurd size; "
+        except Image.DecompressionBombError as exc:  # Pillow's own check, at twice its threshold
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"claims {found.group(1)} pixels" if found else "claims too many pixels"
+            raise DatasetError(f"{what} {path} {size}, over the limit of {limit} (a decompression bomb or an absurd size); "
                                f"raise --max-image-pixels if it is genuine") from None
     with img:
         pixels = img.width * img.height
