@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from audit.errors import ResultsError
+from audit.results import load as validate_results
 from audit.safety import write_error
 
 
@@ -24,6 +27,9 @@ def report(results, out, fmt, title):
     """
     from reports import ReportInputError, write_report
 
+    for path in results:  # the JSON Schema first: the renderer trusts the document's shape
+        if not Path(path).is_dir():
+            validate_results(path)
     try:
         path = write_report(list(results), out, fmt=fmt, title=title)
     except ReportInputError as exc:
