@@ -64,9 +64,9 @@ def _check_annotation(ann: Any, i: int, path: str, image_ids: set, cat_ids: set)
     where = f"annotations[{i}]"
     if not isinstance(ann, dict):
         raise _fail(path, where, "must be an object", ann)
-    if ann.get("image_id") not in image_ids or isinstance(ann.get("image_id"), bool):
+    if not _is_id(ann.get("image_id")) or ann["image_id"] not in image_ids:
         raise _fail(path, where, "needs the 'image_id' of a listed image", ann.get("image_id"))
-    if ann.get("category_id") not in cat_ids or isinstance(ann.get("category_id"), bool):
+    if not _is_id(ann.get("category_id")) or ann["category_id"] not in cat_ids:
         raise _fail(path, where, "needs the 'category_id' of a listed category", ann.get("category_id"))
     box = ann.get("bbox")
     if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box) and box[2] >= 0 and box[3] >= 0):
@@ -75,7 +75,7 @@ def _check_annotation(ann: Any, i: int, path: str, image_ids: set, cat_ids: set)
         raise _fail(path, where, "needs an integer 'id'", ann["id"])
     if "area" in ann and not _is_number(ann["area"], 0):
         raise _fail(path, where, "needs a finite, non-negative 'area'", ann["area"])
-    if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
+    if "iscrowd" in ann and not (isinstance(ann["iscrowd"], (int, float)) and ann["iscrowd"] in (0, 1)):
         raise _fail(path, where, "needs 'iscrowd' 0 or 1", ann["iscrowd"])
     seg = ann.get("segmentation")
     if seg is not None and seg != [] and not (_polygons_ok(seg) or _rle_ok(seg)):
