@@ -149,7 +149,7 @@ class ModelSpec:
                 continue
             try:
                 values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index") else raw
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
                 raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
         return cls(**values)
 
@@ -163,8 +163,11 @@ class ModelSpec:
             data = yaml.safe_load(path.read_text()) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"model config {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"model config {path} is not UTF-8 text; give a YAML or JSON file") from None
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path} must be a mapping of keys to values")
         unknown = set(data) - {f.name for f in fields(cls)}

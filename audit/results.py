@@ -58,9 +58,13 @@ def load(path: str | Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultsError(f"no results document at {path}; run 'audit run' first or check the path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path} is not readable JSON ({exc}); give the results.json that 'audit run' wrote") from None
-    validate(doc, str(path))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8, an integer of 4300+ digits
+        raise ResultsError(f"{path} is not readable JSON ({type(exc).__name__}: {str(exc)[:100]}); "
+                           f"give the results.json that 'audit run' wrote") from None
+    try:
+        validate(doc, str(path))
+    except RecursionError:
+        raise ResultsError(f"{path} is nested too deeply to be a results document") from None
     return doc
 
 

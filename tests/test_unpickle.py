@@ -65,10 +65,11 @@ def test_a_crafted_pickle_runs_nothing_and_is_one_line(tmp_path, payload, protoc
 
 
 def test_numpy_reconstruct_is_only_allowed_as_numpy_writes_it():
-    # _reconstruct(ndarray, (10**12,), ...) would reserve a terabyte; numpy itself always writes (0,)
-    raw = (b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x00\x10\xa5\xd4\x85\x01U\x01b\x87R.")
+    # _reconstruct(ndarray, (10**12,), "b") would reserve a terabyte; numpy itself always writes shape (0,)
+    raw = (b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+           b"\x8a\x06\x00\x10\xa5\xd4\xe8\x00\x85U\x01b\x87R.")
     with pytest.raises(DatasetError, match="never writes"):
-        loads_restricted(raw.replace(b"J\x00\x10\xa5\xd4\x85\x01", b"(J\x00\x10\xa5\xd4t"), "batch")
+        loads_restricted(raw, "batch")
 
 
 @pytest.mark.parametrize("raw", [b"", b"\x80", b"garbage", pickle.dumps({b"a": 1})[:-3], b"\x80\x04\x95" + b"\xff" * 8])
@@ -84,3 +85,12 @@ def test_persistent_ids_are_refused():
     pickler.dump(["p"])
     with pytest.raises(DatasetError, match="persistent"):
         loads_restricted(buf.getvalue(), "batch")
+
+
+def test_numpy_1_era_pickles_like_the_real_cifar_files_load():
+    # the published CIFAR-10 batches were written by numpy 1 (numpy.core.multiarray); numpy 2 writes numpy._core
+    raw = pickle.dumps({b"data": np.full((1, 3072), 7, np.uint8), b"labels": [1]}, protocol=2)
+    old_style = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert old_style != raw
+    got = loads_restricted(old_style, "test_batch")
+    assert got[b"data"].dtype == np.uint8 and int(got[b"data"][0, 0]) == 7

@@ -151,8 +151,11 @@ def load_study(path: str | Path, out: str | Path | None = None) -> Study:
         raise ConfigError(f"study file {path} does not exist; see studies/ for examples")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; a study file is YAML") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{path} is not valid YAML ({first}); fix the file") from None
     return parse_study(raw, path, out)
 
 

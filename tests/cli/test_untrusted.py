@@ -151,3 +151,23 @@ def test_image_bombs_are_one_line_and_the_flag_raises_the_limit(tmp_path):
     one_line_error(invoke(*args, "--out", tmp_path / "a", "--max-image-pixels", "1000"), "over the limit of 1000",
                    "--max-image-pixels")
     assert invoke(*args, "--out", tmp_path / "b", "--max-image-pixels", "1024").exit_code == 0
+
+
+def test_a_model_whose_external_weights_climb_out_of_its_folder_is_one_line(tmp_path, cifar_dir):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    (tmp_path / "secret.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    weight = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    entry = weight.external_data.add()
+    entry.key, entry.value = "location", "../secret.bin"
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [weight])
+    (tmp_path / "m").mkdir()
+    model = tmp_path / "m" / "model.onnx"
+    model.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    result = invoke("run", model, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "out", "--quiet")
+    one_line_error(result, "is not a valid ONNX model", "escapes model directory")

@@ -26,9 +26,12 @@ GOOD_SPEC = {"task": "classification", "output_convention": "classification_logi
 
 
 def _yaml_texts(structures):
-    return st.one_of(structures.map(lambda v: yaml.safe_dump(v)), st.text(max_size=200),
-                     st.sampled_from(["a: &x [*x]", "!!python/object/apply:os.system ['true']", "- !!binary AAAA",
-                                      "a: [" * 200, "{a: 1, a: 2}", "\x00", "? [1]\n: 2", "task: !!float nan"]))
+    """YAML files as bytes: dumps of random structures, random text and bytes, and known troublemakers."""
+    return st.one_of(structures.map(lambda v: yaml.safe_dump(v).encode()), st.text(max_size=200).map(str.encode),
+                     st.binary(max_size=100),
+                     st.sampled_from([b"a: &x [*x]", b"!!python/object/apply:os.system ['true']", b"- !!binary AAAA",
+                                      b"a: [" * 5000, b"{a: 1, a: 2}", b"\x00", b"? [1]\n: 2", b"task: !!float nan",
+                                      b"a: 2020-13-45", b"a: 2001-12-14t21:59:43.10-99:00", b"\xff\xfe", b"0: 1\nb: 2"]))
 
 
 @BUDGETS
@@ -39,7 +42,7 @@ def test_model_config_yaml(budget):
     @fuzz_settings(budget)
     @given(_yaml_texts(VALUES | mappings))
     def check(text):
-        path.write_text(text)
+        path.write_bytes(text)
         spec = only_our_errors(ModelSpec.from_file, path)
         if spec is not None:
             only_our_errors(ModelSpec.from_metadata, spec.to_metadata())
@@ -72,7 +75,7 @@ def test_study_yaml(budget):
     @fuzz_settings(budget)
     @given(_yaml_texts(VALUES | mutated))
     def check(text):
-        path.write_text(text)
+        path.write_bytes(text)
         study = only_our_errors(load_study, path, folder / "out")
         if study is not None:
             [c.id for c in study.combinations()]
@@ -92,6 +95,7 @@ def test_results_documents_and_the_report_command(budget):
 
     @fuzz_settings(budget)
     @given(st.one_of(VALUES.map(json.dumps), st.binary(max_size=100).map(lambda b: b.decode("latin1")),
+                     st.sampled_from(["[" * 100_000, "1" * 5000, '{"kind": 1e999999}']),
                      st.tuples(st.sampled_from(keys), VALUES).map(lambda kv: json.dumps({**valid, kv[0]: kv[1]}))))
     def check(text):
         path = folder / "run" / "fuzzed.json"
