@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from audit.errors import CheckpointError, ConfigError
+from audit.safety import prepare_out
 from finetune.checkpoint import load_checkpoint, save_checkpoint
 from finetune.config import IMAGENET_MEAN, IMAGENET_STD, FinetuneConfig
 from finetune.data import TaskData, collate, open_split
@@ -182,8 +183,8 @@ def run_finetune(config: FinetuneConfig) -> Path:
     """
     cfg = config.resolved()
     resolve_backbone(cfg.backbone)  # fail on a bad name before reading any data
+    prepare_out(cfg.out)
     run = _Run(cfg)
-    run.out.mkdir(parents=True, exist_ok=True)
     with open(run.out / LOG, "a" if cfg.resume else "w") as fh:
         def log(record: dict) -> None:
             fh.write(json.dumps(record) + "\n")

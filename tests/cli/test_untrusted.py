@@ -171,3 +171,12 @@ def test_a_model_whose_external_weights_climb_out_of_its_folder_is_one_line(tmp_
     model.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     result = invoke("run", model, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "out", "--quiet")
     one_line_error(result, "is not a valid ONNX model", "escapes model directory")
+
+
+def test_every_command_with_an_output_folder_refuses_a_file_in_one_line(tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("someone's file")
+    one_line_error(invoke("demo", "--out", blocker), "is a file, not a folder")
+    one_line_error(invoke("export", "torchvision:resnet18", "-o", tmp_path), "is a folder; give the file")
+    one_line_error(invoke("export", "torchvision:resnet18", "-o", blocker / "model.onnx"), "is a file")
+    assert blocker.read_text() == "someone's file"
