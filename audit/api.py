@@ -29,6 +29,7 @@ from audit.errors import ConfigError
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, make_metric, metric_names
 from audit.metrics.robustness import bootstrap_ci, summarize
 from audit.runner import LocalExecutor, PrepareContext, all_cells, run_cells
+from audit.safety import prepare_out, write_error
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
 
@@ -69,6 +70,7 @@ class AuditConfig:
     executor: str = "local"  # local, or ray (cells as Ray tasks; see audit/ray_executor.py)
     ray_address: str | None = None
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
+    max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.imageio's)
     report: bool = True
     progress: bool = True
 
@@ -104,11 +106,11 @@ def run_audit(config: AuditConfig) -> AuditResult:
     into exit code 2.
     """
     started = time.time()
+    out = prepare_out(config.out or f"runs/{Path(config.model).stem}-{config.task}")
     setup = prepare(config)
     ttype, corruptions, severities, profile = setup.task_type, setup.corruptions, setup.severities, setup.profile
     dataset, engine, spec, adapter, with_masks = setup.dataset, setup.engine, setup.spec, setup.adapter, setup.with_masks
 
-    out = Path(config.out or f"runs/{Path(config.model).stem}-{config.task}")
     store = CellStore(out)
     model_hash = sha256_of(config.model)
     manifest = {"model_sha256": model_hash, "task": config.task, "data": str(Path(config.data).resolve()),
@@ -184,7 +186,10 @@ def run_audit(config: AuditConfig) -> AuditResult:
     results.write(doc, out / "results.json")
     results.atomic_write_text(out / "cells.csv", _cells_csv(cell_docs, keys))
     if renderer:
-        renderer([out / "results.json"], out / "report.html")
+        try:
+            renderer([out / "results.json"], out / "report.html")
+        except OSError as exc:
+            raise write_error(out / "report.html", exc, "--out") from None
     return AuditResult(out, doc)
 
 
@@ -213,7 +218,7 @@ def prepare(config: AuditConfig) -> Setup:
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
                            num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
-                           skip_bad=config.skip_bad).subset(config.limit, config.seed)
+                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels).subset(config.limit, config.seed)
     engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
                          threads=config.threads)
     spec = resolve_spec(engine, ttype, config.model_config, config.overrides)

@@ -46,9 +46,17 @@ class CellStore:
         atomic_write_text(self.folder / f"{self.key(cell)}.json", json.dumps(record, allow_nan=False))
 
     def load(self, cell: tuple[str, int]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        record = json.loads((self.folder / f"{self.key(cell)}.json").read_text())
-        with np.load(self.folder / f"{self.key(cell)}.npz", allow_pickle=False) as npz:
-            state = {k: npz[k] for k in npz.files}
+        """A finished cell's record and state; `ConfigError` naming the file if it is damaged."""
+        path = self.folder / f"{self.key(cell)}.json"
+        try:
+            record = json.loads(path.read_bytes())
+            with np.load(path.with_suffix(".npz"), allow_pickle=False) as npz:
+                state = {k: npz[k] for k in npz.files}
+        except Exception as exc:  # noqa: BLE001 - json, zip and npy parsers raise many types on damaged files
+            raise ConfigError(f"the finished cell {path} (or its .npz) is damaged ({type(exc).__name__}); "
+                              f"delete both files and run again with --resume") from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"the finished cell {path} is damaged (not an object); delete it and run again with --resume")
         return record, state
 
     def check_manifest(self, manifest: dict[str, Any], resume: bool) -> None:
@@ -57,7 +65,12 @@ class CellStore:
         if path.is_file():
             if not resume:
                 raise ConfigError(f"{self.out} already holds an audit; use --resume to continue it or another --out")
-            old = json.loads(path.read_text())
+            try:
+                old = json.loads(path.read_bytes())
+            except (OSError, ValueError, RecursionError) as exc:
+                raise ConfigError(f"{path} is damaged ({type(exc).__name__}); use another --out") from None
+            if not isinstance(old, dict):
+                raise ConfigError(f"{path} is damaged (not an object); use another --out")
             diff = [k for k in sorted(set(old) | set(manifest)) if old.get(k) != manifest.get(k)]
             if diff:
                 raise ConfigError(f"--resume: {self.out} holds a different audit ({', '.join(diff)} differ); use another --out")

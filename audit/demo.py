@@ -20,6 +20,7 @@ from typing import Callable
 
 from audit import synthetic
 from audit.api import AuditConfig, AuditResult, run_audit
+from audit.safety import prepare_out
 
 REDUCED = "gaussian_noise,defocus_blur,motion_blur,fog,frost,contrast,jpeg_compression"
 BACKBONE = "test_resnet"  # timm's smallest ResNet: random init, trains in seconds on a CPU
@@ -62,7 +63,7 @@ def run_demo(out: str | Path = "demo", *, full: bool = False, images: int = 200,
         >>> result.report  # doctest: +SKIP
         PosixPath('demo-out/report.html')
     """
-    out = Path(out)
+    out = prepare_out(out)
     if trainer == "auto":
         trainer = "torch" if torch_available() else "numpy"
         if trainer == "numpy":

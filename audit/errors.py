@@ -18,10 +18,17 @@ EXIT_INTERRUPTED = 130
 class RobustAuditError(Exception):
     """Base class of every error caused by input, configuration or environment.
 
-    The message is one line: what was received and what to do about it.
+    The message is one line: what was received and what to do about it. Control characters (new
+    lines, terminal escapes) that foreign input smuggles into a message are shown escaped.
     """
 
     exit_code = EXIT_ERROR
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ConfigError(RobustAuditError):
@@ -42,6 +49,10 @@ class ModelError(RobustAuditError):
 
 class EngineError(RobustAuditError):
     """An inference engine or execution provider that cannot start or run (missing GPU, package, ...)."""
+
+
+class OutputError(RobustAuditError):
+    """An output folder or file that cannot be written: a file in the way, no permission, a full disk."""
 
 
 class ResultsError(RobustAuditError):

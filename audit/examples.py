@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from audit.imageio import write_image
+from audit.safety import atomic_write
 from audit.runner import PrepareContext, load_cell_image
 from audit.tasks.adapter import TaskAdapter
 from audit.tasks.preprocess import preprocess
@@ -92,8 +93,7 @@ def _annotation(pred, class_names: list[str], scale: float, size: tuple[int, int
         rgba[valid, 3] = 140
         from PIL import Image
 
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rgba, "RGBA").save(folder / f"{stem}.png")
+        atomic_write(folder / f"{stem}.png", lambda fh: Image.fromarray(rgba, "RGBA").save(fh, format="PNG"), fsync=False)
         return {"type": "label_map", "overlay": f"examples/{stem}.png"}
     scores = np.asarray(pred, np.float64)
     probs = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()

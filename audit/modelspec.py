@@ -25,6 +25,7 @@ dicts JSON-encoded). Foreign models have none: the same fields come from CLI fla
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class ModelSpec:
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first field that is out of its domain."""
+        self._check_types()
         if self.task not in TASK_TYPES:
             raise ConfigError(f"model task '{self.task}' is not one of {', '.join(TASK_TYPES)}")
         if self.output_convention not in OUTPUT_CONVENTIONS:
@@ -114,6 +116,34 @@ class ModelSpec:
             self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
         self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+
+    def _check_types(self) -> None:
+        """Types first (a model config or ONNX metadata can hold anything), so the checks below can compare."""
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(f"model spec field '{name}' must be {expected}, got {str(getattr(self, name))[:80]!r}")
+
+        for name in ("task", "output_convention", "resize", "channel_order", "precision"):
+            if not isinstance(getattr(self, name), str):
+                raise bad(name, "text")
+        for name in ("min_size", "max_size"):
+            if getattr(self, name) is not None and not _is_int(getattr(self, name), 1):
+                raise bad(name, "a positive integer")
+        if self.input_size is not None and not (isinstance(self.input_size, (list, tuple)) and len(self.input_size) == 2
+                                                and all(_is_int(v, 1) for v in self.input_size)):
+            raise bad("input_size", "two positive integers [H, W]")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if not (isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)):
+                raise bad(name, "a list of 3 finite numbers")
+        if not isinstance(self.class_names, list) or not all(isinstance(c, str) for c in self.class_names):
+            raise bad("class_names", "a list of names")
+        if self.label_to_category is not None and not (isinstance(self.label_to_category, list) and all(
+                v is None or _is_int(v, 0) for v in self.label_to_category)):
+            raise bad("label_to_category", "a list of category ids (or null)")
+        if not _is_int(self.ignore_index, -(2**31)):
+            raise bad("ignore_index", "an integer")
+        if not isinstance(self.provenance, dict):
+            raise bad("provenance", "a mapping")
 
     def to_metadata(self) -> dict[str, str]:
         """The spec as ONNX `metadata_props` (all values strings)."""
@@ -138,7 +168,7 @@ class ModelSpec:
                 continue
             try:
                 values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index") else raw
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
                 raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
         return cls(**values)
 
@@ -152,8 +182,11 @@ class ModelSpec:
             data = yaml.safe_load(path.read_text()) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"model config {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"model config {path} is not UTF-8 text; give a YAML or JSON file") from None
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path} must be a mapping of keys to values")
         valid = [f.name for f in fields(cls) if f.name not in _NOT_STORED]
@@ -165,3 +198,16 @@ class ModelSpec:
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"model config {path}: {exc}") from None
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < 2**31
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False

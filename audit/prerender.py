@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,6 +19,8 @@ from audit.corruptions import corrupt, names
 from audit.corruptions.api import check_severity
 from audit.errors import ConfigError, DatasetError
 from audit.imageio import IMAGE_SUFFIXES, read_image, write_image
+from audit.safety import atomic_write, check_inside, check_name, prepare_out, safe_join
+from audit.safety import output_path as safe_output
 
 
 @dataclass
@@ -40,17 +41,23 @@ def list_images(images: Path, coco: Path | None = None) -> list[str]:
     if coco is None:
         found = sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
                        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+        for rel in found:
+            check_inside(images, images / rel, "image", rel)
         if not found:
             raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {images}")
         return found
     try:
-        doc = json.loads(Path(coco).read_text())
-        found = [im["file_name"] for im in doc["images"]]
+        doc = json.loads(Path(coco).read_bytes())
     except FileNotFoundError:
         raise DatasetError(f"COCO annotation file not found: {coco}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DatasetError(f"{coco} is not a COCO annotation file (needs images[].file_name): {exc}") from None
-    missing = [f for f in found if not (images / f).is_file()]
+    except OSError as exc:
+        raise DatasetError(f"cannot read COCO annotation file {coco} ({exc.strerror})") from None
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, an integer of 4300+ digits, nested too deep
+        raise DatasetError(f"{coco} is not valid JSON ({type(exc).__name__}: {str(exc)[:100]})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not all(isinstance(im, dict) for im in doc["images"]):
+        raise DatasetError(f"{coco} is not a COCO annotation file (needs images[].file_name)")
+    found = [im.get("file_name") for im in doc["images"]]
+    missing = [f for f in found if not safe_join(images, f, f"{coco}: file_name").is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} image(s) listed in {coco} are missing under {images}, e.g. {missing[0]}")
     if not found:
@@ -59,15 +66,15 @@ def list_images(images: Path, coco: Path | None = None) -> list[str]:
 
 
 def output_path(out: Path, corruption: str, severity: int, rel: str) -> Path:
-    """Where the corrupted copy of image `rel` goes."""
-    return out / corruption / str(severity) / rel
+    """Where the corrupted copy of image `rel` goes; `OutputError` if that would leave `out`."""
+    return safe_output(out, corruption, str(severity), check_name(rel, "image"))
 
 
 def _render_one(job: tuple) -> tuple[str, int]:
-    images, out, rel, cells, seed, profile, reference = job
+    images, out, rel, cells, seed, profile, reference, max_pixels = job
     todo = [(c, s) for c, s in cells if not output_path(out, c, s, rel).exists()]
     if todo:
-        image = read_image(images / rel)
+        image = read_image(safe_join(images, rel, "image"), max_pixels)
         for c, s in todo:
             write_image(output_path(out, c, s, rel), corrupt(image, c, s, seed=seed, image_id=rel, profile=profile,
                                                                  reference=reference))
@@ -86,6 +93,7 @@ def prerender(
     coco: str | Path | None = None,
     progress: bool = True,
     reference: bool = False,
+    max_image_pixels: int | None = None,
 ) -> PrerenderResult:
     """Write corrupted copies of every image for every (corruption, severity).
 
@@ -99,10 +107,11 @@ def prerender(
     rels = list_images(images, Path(coco) if coco else None)
     workers = max(1, workers or os.cpu_count() or 1)
     result = PrerenderResult(out=out, images=len(rels), cells=cells)
+    prepare_out(out)
     if coco:
-        (out / "annotations").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(coco, out / "annotations" / Path(coco).name)
-    jobs = [(images, out, rel, cells, seed, profile, reference) for rel in rels]
+        data = Path(coco).read_bytes()
+        atomic_write(safe_output(out, "annotations", Path(coco).name), lambda fh: fh.write(data))
+    jobs = [(images, out, rel, cells, seed, profile, reference, max_image_pixels) for rel in rels]
     bar = _progress(len(rels) * len(cells), progress)
     try:
         for _, done in _map(jobs, workers):

@@ -10,13 +10,12 @@ Changelog of `schema_version`:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from audit.errors import ResultsError
+from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
 SCHEMA_VERSION = "1.0"
@@ -59,26 +58,20 @@ def load(path: str | Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultsError(f"no results document at {path}; run 'audit run' first or check the path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path} is not readable JSON ({exc}); give the results.json that 'audit run' wrote") from None
-    validate(doc, str(path))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8, an integer of 4300+ digits
+        raise ResultsError(f"{path} is not readable JSON ({type(exc).__name__}: {str(exc)[:100]}); "
+                           f"give the results.json that 'audit run' wrote") from None
+    try:
+        validate(doc, str(path))
+    except RecursionError:
+        raise ResultsError(f"{path} is nested too deeply to be a results document") from None
     return doc
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (a temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` atomically (a temporary file in the same folder, fsync, rename), with the
+    user's umask mode; a failed write (full disk, permissions) is one `OutputError`."""
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

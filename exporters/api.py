@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from audit.errors import ConfigError, ExportError
+from audit.errors import ConfigError, ExportError, OutputError
+from audit.safety import prepare_out
 from exporters.onnx_export import export_onnx, write_metadata
 from exporters.parity import Parity, compare, dataset_images, load_images
 from exporters.sources import load_source
@@ -48,10 +49,13 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
     """
     if precision not in ("fp32", "fp16", "int8"):
         raise ConfigError(f"--precision must be fp32, fp16 or int8, got '{precision}'")
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"--out {out} is a folder; give the file to write, e.g. {out / 'model.onnx'}")
+    prepare_out(out.parent, "--out's folder")  # before the export's minutes of work, not after
     src = load_source(source, weights=weights, num_classes=num_classes, input_size=input_size)
     spec = replace(src.spec, precision=precision, provenance={**src.spec.provenance, "opset": opset,
                                                                "exporter": "robustaudit", "precision": precision})
-    out = Path(out)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         final = _lower(src, spec, Path(tmp), precision, opset, dynamic, calibration)
         write_metadata(final, spec)
@@ -65,7 +69,6 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
             shutil.move(str(built), out)
             shutil.move(f"{built}.json", f"{out}.json")
         elif engine is None:
-            out.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(final), out)
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")

@@ -9,9 +9,12 @@ an interrupted run never leaves a truncated checkpoint.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
+from torch.torch_version import TorchVersion
 
 from audit.errors import CheckpointError
 
@@ -45,9 +48,17 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        # weights_only=False: optimizer and RNG states hold numpy / python objects; only load your own runs
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated zip, pickle errors, not a torch file at all
+        # weights_only: tensors and plain containers only, so a crafted file cannot run code; our own
+        # training state (optimizer, LambdaLR counters, torch RNG as a tensor) is plain data by design
+        # (TorchVersion, a str subclass, is the provenance's torch version in checkpoints written before this change)
+        with torch.serialization.safe_globals([TorchVersion]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it names {found.group(1)}" if found else "it is not a torch file of tensors and plain data"
+        raise CheckpointError(f"{path} was not loaded: {what}, which a checkpoint written by `audit finetune` never holds "
+                              f"(only tensors and plain data are loaded, so that a crafted file cannot run code)") from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, not a torch file at all: torch raises many types
         raise CheckpointError(f"cannot read checkpoint {path} ({type(exc).__name__}); it is corrupt or not a torch file") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a robustaudit checkpoint (made by `audit finetune`); "

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from audit.errors import CheckpointError, ConfigError
+from audit.safety import prepare_out
 from finetune.checkpoint import load_checkpoint, save_checkpoint
 from finetune.config import IMAGENET_MEAN, IMAGENET_STD, FinetuneConfig
 from finetune.data import TaskData, collate, open_split
@@ -139,7 +140,7 @@ class _Run:
         prov = {"backbone": self.model_cfg["backbone"], "weights": str(cfg.weights), "mode": cfg.mode, "augment": cfg.augment,
                 "lr": cfg.lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "dataset": {"task": cfg.task, "path": str(cfg.data),
                 "train_images": len(self.data), "val_images": len(self.val_reader)}, "final_metric": final_metric or {},
-                "torch": torch.__version__, "timm": timm.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "torch": str(torch.__version__), "timm": str(timm.__version__), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seed": cfg.seed, "world_size": self.world, "weights_report": self.weights_report and
                 {k: len(v) for k, v in self.weights_report.items()}}
         return save_checkpoint({
@@ -182,8 +183,8 @@ def run_finetune(config: FinetuneConfig) -> Path:
     """
     cfg = config.resolved()
     resolve_backbone(cfg.backbone)  # fail on a bad name before reading any data
+    prepare_out(cfg.out)
     run = _Run(cfg)
-    run.out.mkdir(parents=True, exist_ok=True)
     with open(run.out / LOG, "a" if cfg.resume else "w") as fh:
         def log(record: dict) -> None:
             fh.write(json.dumps(record) + "\n")

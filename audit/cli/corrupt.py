@@ -10,7 +10,7 @@ from audit.cli.options import parse_int_list
 @click.command()
 @click.option("--images", "images", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Folder of images (searched recursively), or the image folder of a COCO dataset.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+@click.option("--out", required=True, type=click.Path(path_type=str),
               help="Output folder: OUT/<corruption>/<severity>/<relative path>.")
 @click.option("--coco", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="COCO annotation json: render only its images; the json is copied to OUT/annotations/.")
@@ -21,8 +21,10 @@ from audit.cli.options import parse_int_list
 @click.option("--profile", default="imagenet-c", show_default=True, type=click.Choice(["imagenet-c", "cifar-10-c"]))
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes [default: CPU count].")
 @click.option("--reference", is_flag=True, help="Use imagecorruptions' own (slow) code instead of our kernels.")
+@click.option("--max-image-pixels", default=None, type=click.IntRange(min=1),
+              help="Refuse images with more pixels, before decoding (decompression bombs) [default: 89478485].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, reference, quiet):
+def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, reference, max_image_pixels, quiet):
     """Write corrupted copies of every image, for every corruption and severity.
 
     Files keep their format (PNG stays lossless) and are written atomically; running the same
@@ -39,6 +41,6 @@ def corrupt(images, out, coco, corruptions, severities, seed, profile, workers, 
 
     result = prerender(images, out, corruptions=corruptions, severities=parse_int_list(severities, "--severities"),
                        seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet,
-                       reference=reference)
+                       reference=reference, max_image_pixels=max_image_pixels)
     click.echo(f"{result.images} images x {len(result.cells)} cells: {result.written} files written, "
                f"{result.skipped} already there, in {result.out}")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from audit.errors import ResultsError
+from audit.results import load as validate_results
+from audit.safety import write_error
 
 
 @click.command()
@@ -23,10 +27,15 @@ def report(results, out, fmt, title):
     """
     from reports import ReportInputError, write_report
 
+    for path in results:  # the JSON Schema first: the renderer trusts the document's shape
+        if not Path(path).is_dir():
+            validate_results(path)
     try:
         path = write_report(list(results), out, fmt=fmt, title=title)
     except ReportInputError as exc:
         # reports/ stays independent of audit; its input errors are the CLI's ResultsError
         raise ResultsError(str(exc)) from None
+    except OSError as exc:  # the report could not be written: a full disk, no permission, a file in the way
+        raise write_error(out, exc, "-o/--out") from None
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.1f} MB)" if size >= 1e6 else f"wrote {path} ({size / 1e3:.0f} kB)")

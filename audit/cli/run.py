@@ -53,12 +53,14 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
               help="Run cells here, or as Ray tasks (the 'ray' extra).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: start a local Ray].")
 @click.option("--reference-corruptions", is_flag=True, help="Corrupt with imagecorruptions' own (slow) code.")
+@click.option("--max-image-pixels", default=None, type=click.IntRange(min=1),
+              help="Refuse images with more pixels, before decoding (decompression bombs) [default: 89478485].")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
         limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, mean, std,
         channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
-        executor, ray_address, reference_corruptions, no_report, quiet):
+        executor, ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
     Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
@@ -82,7 +84,8 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
                          ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes,
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
-                         reference_corruptions=reference_corruptions, executor=executor, ray_address=ray_address)
+                         reference_corruptions=reference_corruptions, executor=executor, ray_address=ray_address,
+                         max_image_pixels=max_image_pixels)
     result = run_audit(config)
     print_summary(result.document, str(result.out))
     if result.verdict["status"] == "fail":

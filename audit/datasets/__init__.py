@@ -31,8 +31,11 @@ def task_type(task: str) -> str:
 
 
 def open_dataset(task: str, path: str | Path, *, annotations=None, images=None, num_classes=None, ignore_index=255,
-                 reduce_zero_label=None, cifar_c=None, skip_bad=False) -> Dataset:
-    """Open the dataset for `task` at `path` in its standard layout (or explicit annotations/images)."""
+                 reduce_zero_label=None, cifar_c=None, skip_bad=False, max_image_pixels=None) -> Dataset:
+    """Open the dataset for `task` at `path` in its standard layout (or explicit annotations/images).
+
+    Images (and label maps) claiming more than `max_image_pixels` are refused before decoding.
+    """
     task_type(task)
     root = Path(path)
     if not root.exists():
@@ -41,6 +44,7 @@ def open_dataset(task: str, path: str | Path, *, annotations=None, images=None, 
         ann = Path(annotations) if annotations else root / "annotations" / "instances_val2017.json"
         img = Path(images) if images else root / "val2017"
         ds = CocoDataset(ann, img, root)
+        ds.max_pixels = max_image_pixels
         if not skip_bad:
             ds.check_files()
     elif task == "ade20k":
@@ -51,6 +55,7 @@ def open_dataset(task: str, path: str | Path, *, annotations=None, images=None, 
         ds = Cifar10(root, Path(cifar_c) if cifar_c else None)
     else:
         ds = ImageFolder(root)
+    ds.max_pixels = max_image_pixels
     if skip_bad and ds.format != "cifar10":
         ds.drop_bad_images()
     ds.check_not_empty()

@@ -24,6 +24,7 @@ class Dataset:
 
     format: str = ""
     task_type: str = ""
+    max_pixels: int | None = None  # images claiming more pixels are refused (None: imageio's default)
 
     def __init__(self, root: str | Path, class_names: Sequence[str]):
         self.root = Path(root)
@@ -44,7 +45,7 @@ class Dataset:
 
     def load_image(self, index: int) -> np.ndarray:
         """uint8 HxWx3 RGB pixels of image `index`; DatasetError naming the file if unreadable."""
-        return read_image(self._items[index]["path"])
+        return read_image(self._items[index]["path"], self.max_pixels)
 
     def target(self, index: int) -> Any:
         raise NotImplementedError
@@ -75,7 +76,7 @@ class Dataset:
         """Check every image's header; drop unreadable or missing ones into `skipped` (--skip-bad)."""
         good = []
         for item in self._items:
-            reason = image_ok(item["path"])
+            reason = image_ok(item["path"], self.max_pixels)
             if reason is None:
                 good.append(item)
             else:

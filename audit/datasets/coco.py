@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from audit.datasets.base import Dataset
+from audit.datasets.coco_check import check_coco
 from audit.errors import DatasetError
+from audit.safety import safe_join
 
 
 class CocoDataset(Dataset):
@@ -27,18 +29,12 @@ class CocoDataset(Dataset):
         self.annotations_path = annotations
         self.category_ids = [int(c["id"]) for c in cats]
         self._doc = doc
-        for im in doc["images"]:
-            try:
-                self._items.append({"id": im["file_name"], "path": images / im["file_name"], "coco_id": int(im["id"])})
-            except (KeyError, TypeError, ValueError):
-                raise DatasetError(f"{annotations}: every image needs 'id' and 'file_name', got {str(im)[:80]}") from None
-        known = {item["coco_id"] for item in self._items}
-        for ann in doc["annotations"]:
-            if ann.get("image_id") not in known or "bbox" not in ann or "category_id" not in ann:
-                raise DatasetError(f"{annotations}: annotation {ann.get('id')} needs a known image_id, a bbox and a category_id")
-        self.has_masks = any(ann.get("segmentation") for ann in doc["annotations"])
         if not images.is_dir():
             raise DatasetError(f"COCO image folder not found: {images}; give --images")
+        what = f"{annotations}: file_name"
+        self._items = [{"id": im["file_name"], "path": safe_join(images, im["file_name"], what), "coco_id": im["id"]}
+                       for im in doc["images"]]
+        self.has_masks = any(ann.get("segmentation") for ann in doc["annotations"])
 
     def target(self, index: int) -> int:
         return self._items[index]["coco_id"]
@@ -62,14 +58,14 @@ class CocoDataset(Dataset):
 
 def _load_json(path: Path) -> dict:
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise DatasetError(f"COCO annotation file not found: {path}; give --annotations or the standard layout") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc})") from None
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
-            raise DatasetError(f"{path} is not a COCO annotation file: it lacks the '{key}' list")
-    if not doc["categories"]:
-        raise DatasetError(f"{path} defines no categories")
+    except IsADirectoryError:
+        raise DatasetError(f"COCO annotation file {path} is a folder; give the json file") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read COCO annotation file {path} ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # ValueError: bad JSON, or an integer of 4300+ digits
+        raise DatasetError(f"{path} is not valid JSON ({type(exc).__name__}: {str(exc)[:100]})") from None
+    check_coco(doc, str(path))
     return doc

@@ -6,11 +6,10 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from audit.datasets.base import Dataset
 from audit.errors import DatasetError
-from audit.imageio import IMAGE_SUFFIXES
+from audit.imageio import IMAGE_SUFFIXES, open_image
+from audit.safety import check_inside
 
 # Decoded label maps kept across cells: an audit reads every label map once per (corruption,
 # severity) cell, 76 times for 15 x 5 + clean. ADE20K's 2,000 validation maps are ~0.7 GB as uint8.
@@ -58,6 +57,8 @@ class SegmentationFolder(Dataset):
             rel = img.relative_to(images).as_posix()
             if img.stem not in mask_by_stem:
                 raise DatasetError(f"no label map for {rel} in {masks} (expected {img.stem}.png)")
+            check_inside(images, img, "image", rel)
+            check_inside(masks, mask_by_stem[img.stem], "label map", mask_by_stem[img.stem].relative_to(masks).as_posix())
             self._items.append({"id": rel, "path": img, "mask": mask_by_stem[img.stem]})
 
     def target(self, index: int) -> np.ndarray:
@@ -72,10 +73,12 @@ class SegmentationFolder(Dataset):
 
     def _read_labels(self, path: Path) -> np.ndarray:
         try:
-            with Image.open(path) as m:
+            with open_image(path, self.max_pixels, "label map") as m:
                 labels = np.asarray(m).astype(np.int64)
-        except OSError as exc:
-            raise DatasetError(f"cannot read label map {path} ({exc})") from None
+        except DatasetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise OSError, ValueError, SyntaxError... on bad files
+            raise DatasetError(f"cannot read label map {path} ({type(exc).__name__}: {str(exc)[:100]})") from None
         if labels.ndim != 2:
             raise DatasetError(f"label map {path} has shape {labels.shape}; expected a single-channel PNG")
         if self.reduce_zero_label:
@@ -102,8 +105,14 @@ def open_ade20k(root: Path, split: str = "validation", ignore_index: int = 255) 
 def _ade_names(root: Path) -> list[str]:
     info = root / "objectInfo150.csv"
     if info.is_file():
-        with info.open(newline="") as fh:
-            return [row["Name"].split(";")[0] for row in csv.DictReader(fh)]
+        try:
+            with info.open(newline="", encoding="utf-8") as fh:
+                names = [str(row.get("Name") or "").split(";")[0] for row in csv.DictReader(fh)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DatasetError(f"cannot read {info} ({type(exc).__name__}: {str(exc)[:100]}); fix or remove it") from None
+        if not names or not all(names):
+            raise DatasetError(f"{info} has no class names, or empty ones, in its 'Name' column; fix or remove it")
+        return names
     return [f"class_{k}" for k in range(150)]
 
 

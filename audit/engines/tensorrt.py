@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.engines.base import ENGINES, EngineInfo, TensorInfo
-from audit.errors import EngineError, require
+from audit.errors import EngineError, ModelError, require
 
 PURPOSE = "Running TensorRT engines (needs an NVIDIA GPU; pip install 'robustaudit[tensorrt]')"
 
@@ -43,7 +43,13 @@ class TrtEngine:
         self._inputs = [n for n in names if is_input(n)]
         self._outputs = [n for n in names if not is_input(n)]
         sidecar = Path(f"{path}.json")
-        self._meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        try:
+            self._meta = json.loads(sidecar.read_bytes()) if sidecar.is_file() else {}
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ModelError(f"the engine's metadata {sidecar} is not readable JSON ({type(exc).__name__}); "
+                             f"rebuild the engine with 'audit export'") from None
+        if not isinstance(self._meta, dict):
+            raise ModelError(f"the engine's metadata {sidecar} is not a JSON object; rebuild the engine with 'audit export'")
         self.info = EngineInfo("tensorrt", "tensorrt", self._meta.get("precision", "fp32"), ["TensorRT"], "cuda:0")
 
     def _info(self, name: str) -> TensorInfo:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from audit import results
 from audit.errors import ConfigError, RobustAuditError, StudyError
 from audit.pipeline import audit_stage, export_stage, finetune_stage, read_json, synthetic_stage
+from audit.safety import prepare_out
 from audit.study.spec import Combination, Study
 
 KIND = "robustaudit-study"
@@ -60,7 +61,7 @@ def run_study(study: Study, *, only: list[str] | None = None, keep_going: bool =
     """
     combos = select(study, only)
     _check_configs(study, combos)
-    study.out.mkdir(parents=True, exist_ok=True)
+    prepare_out(study.out)
     manifest = Manifest(study)
     result = StudyResult(study.out, manifest.path, None)
     for task in {c.task.name: c.task for c in combos}.values():

@@ -151,8 +151,11 @@ def load_study(path: str | Path, out: str | Path | None = None) -> Study:
         raise ConfigError(f"study file {path} does not exist; see studies/ for examples")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; a study file is YAML") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{path} is not valid YAML ({first}); fix the file") from None
     return parse_study(raw, path, out)
 
 
@@ -178,17 +181,26 @@ def parse_study(raw: Any, path: Path, out: str | Path | None = None) -> Study:
     if not isinstance(exclude, list) or not all(isinstance(r, dict) and r and set(r) <= {"task", "backbone", "mode", "augment", "lr"}
                                                 for r in exclude):
         raise ConfigError(f"{where}: 'exclude' must be a list of rules with keys among task, backbone, mode, augment, lr")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in exclude if "lr" in r
+               for v in (r["lr"] if isinstance(r["lr"], list) else [r["lr"]])):
+        raise ConfigError(f"{where}: an exclude rule's 'lr' must be a number or a list of numbers")
     study = Study(name, path, out_dir, backbones, tasks, exclude, _options(raw.get("export"), EXPORT_KEYS, f"{where}: export"),
-                  int(raw.get("seed", 0)), raw)
+                  _seed(raw.get("seed", 0), where), raw)
     if not study.combinations():
         raise ConfigError(f"{where}: the exclude rules remove every combination; nothing to run")
     return study
 
 
+def _seed(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        raise ConfigError(f"{where}: 'seed' must be an integer from 0 to 2^32-1, got {str(value)[:40]!r}")
+    return value
+
+
 def _mapping(value: Any, where: str, allowed: set[str]) -> None:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted(str(k) for k in value if k not in allowed)  # YAML keys may be numbers, dates, None
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
 
@@ -216,8 +228,13 @@ def _options(value: Any, allowed: set[str], where: str) -> dict[str, Any]:
 
 
 def _resolve(base: Path, value: str) -> Path:
-    p = Path(str(value)).expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ConfigError(f"a path in the study file must be text, got {str(value)[:80]!r}")
+    try:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+    except (RuntimeError, ValueError, OSError) as exc:  # ~user that does not exist, a loop of links
+        raise ConfigError(f"the study file's path {value[:80]!r} cannot be resolved ({exc})") from None
 
 
 def _backbone(raw: Any, where: str, base: Path) -> Backbone:
@@ -232,8 +249,9 @@ def _backbone(raw: Any, where: str, base: Path) -> Backbone:
         _mapping(inc, f"{where}.imagenet_c", {"clean", "corrupted", "drop"})
         if "drop" not in inc and not {"clean", "corrupted"} <= set(inc):
             raise ConfigError(f"{where}.imagenet_c: give 'clean' and 'corrupted' top-1 accuracy, or 'drop'")
-        if not all(isinstance(v, (int, float)) for v in inc.values()):
-            raise ConfigError(f"{where}.imagenet_c: values must be numbers (fractions, e.g. 0.761)")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in inc.values()) \
+                or inc.get("clean", 1) == 0:
+            raise ConfigError(f"{where}.imagenet_c: values must be fractions from 0 to 1 (e.g. 0.761), clean above 0")
         inc = {k: float(v) for k, v in inc.items()}
     return Backbone(str(raw["name"]), str(raw["arch"]), weights, inc)
 
@@ -254,7 +272,7 @@ def _task(name: str, raw: Any, where: str, base: Path, out: Path, modes, augment
     lrs = raw.get("lrs")
     if lrs is None:
         lrs = [None]
-    elif not isinstance(lrs, list) or not lrs or not all(isinstance(v, (int, float)) and v > 0 for v in lrs):
+    elif not isinstance(lrs, list) or not lrs or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 10 for v in lrs):
         raise ConfigError(f"{where}.lrs must be a list of positive learning rates, got {lrs!r}")
     return TaskPlan(name, data, synthetic, tuple(float(v) if v is not None else _default_lr(name) for v in lrs),
                     _choices(raw["modes"], MODES, f"{where}.modes") if "modes" in raw else modes,
