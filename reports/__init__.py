@@ -16,7 +16,8 @@ from reports.html import render_html
 from reports.load import ReportInputError, Run, load_run
 from reports.markdown import render_markdown
 
-__all__ = ["ReportInputError", "Run", "load_run", "render_html", "render_markdown", "write_report", "load_runs"]
+__all__ = ["ReportInputError", "Run", "load_run", "render_html", "render_markdown", "write_report", "load_runs",
+           "mark_baseline"]
 
 FORMATS = ("html", "md")
 
@@ -39,8 +40,26 @@ def load_runs(results_paths: list[str | Path]) -> list[Run]:
     return runs
 
 
-def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "html", title: str | None = None) -> Path:
+def mark_baseline(runs: list[Run], baseline: str | Path | None) -> None:
+    """Mark the run read from `baseline` (a results.json or its folder) as the one others are compared with."""
+    if baseline is None:
+        return
+    want = Path(baseline)
+    want = want / "results.json" if want.is_dir() else want
+    for run in runs:
+        if Path(run.source).resolve() == want.resolve():
+            run.baseline = True
+            return
+    raise ReportInputError(f"--baseline {baseline} is not one of the reported results; give one of them")
+
+
+def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "html", title: str | None = None,
+                 baseline: str | Path | None = None, paired: dict[tuple[str, str], dict] | None = None) -> Path:
     """Render results document(s) and write the report; `out` is a file, or a folder (-> report.html / report.md).
+
+    `baseline` (one of `results_paths`) is what the other runs are compared with; `paired` maps
+    (base source, other source) to the paired comparison document of `audit compare`, whose
+    intervals and significance the comparison then shows.
 
     Example:
         >>> write_report(["out/results.json"], "out")  # doctest: +SKIP
@@ -51,6 +70,11 @@ def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "h
     if isinstance(results_paths, (str, Path)):
         results_paths = [results_paths]
     runs = load_runs(list(results_paths))
+    mark_baseline(runs, baseline)
+    for (base, other), doc in (paired or {}).items():
+        for run in runs:
+            if run.source == other:
+                run.paired[base] = doc
     out = Path(out)
     if out.is_dir() or (not out.suffix and not out.exists()):
         out = out / f"report.{fmt}"

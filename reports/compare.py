@@ -5,6 +5,7 @@ they differ (clean metric, mPC, rPC, and the corruption x severity cells that mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from reports.fmt import diff
 from reports.load import Run
@@ -23,6 +24,13 @@ class Delta:
     mpc: float | None
     rpc: float | None
     cells: list[tuple[str, int, float | None, float | None, float]] = field(default_factory=list)
+    stats: dict[str, Any] | None = None  # the paired comparison document (audit compare), when there is one
+
+    def cell_stats(self, corruption: str, severity: int) -> dict[str, Any] | None:
+        for c in (self.stats or {}).get("cells", []):
+            if c.get("corruption") == corruption and c.get("severity") == severity:
+                return c
+        return None
 
 
 def model_key(run: Run) -> tuple[str, str, str, str]:
@@ -60,6 +68,9 @@ def deltas(runs: list[Run], top: int = 10) -> list[Delta]:
         >>> [(d.base.label, d.other.label, d.mpc) for d in deltas(runs)]  # doctest: +SKIP
         [('net · onnxruntime fp32', 'net · tensorrt int8', -0.031)]
     """
+    chosen = [r for r in runs if r.baseline]
+    if chosen:  # --baseline: every other run against it, whatever model it is
+        return [_delta(chosen[0], other, top) for other in runs if other is not chosen[0]]
     out = []
     for family in families(runs):
         base = min(family, key=lambda r: (PRECISION_RANK.get(r.doc.get("engine", {}).get("precision"), 9),
@@ -81,4 +92,4 @@ def _delta(base: Run, other: Run, top: int) -> Delta:
                 cells.append((corruption, severity, a, b, d))
     cells.sort(key=lambda c: -abs(c[4]))
     return Delta(base, other, diff(base.clean(), other.clean()), diff(s0.get("mPC"), s1.get("mPC")),
-                 diff(s0.get("rPC"), s1.get("rPC")), cells[:top])
+                 diff(s0.get("rPC"), s1.get("rPC")), cells[:top], other.paired.get(base.source))

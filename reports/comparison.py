@@ -49,18 +49,60 @@ def _deltas(runs: list[Run]) -> str:
     found = deltas(runs)
     if not found:
         return '<p class="muted">No two runs audit the same model on the same task and data, so there are no engine / precision differences to show.</p>'
-    parts = ["<h3>Same model, other engine or precision</h3>"]
+    chosen = any(r.baseline for r in runs)
+    parts = ["<h3>" + ("Each run against the baseline" if chosen else "Same model, other engine or precision") + "</h3>"]
     for d in found:
         parts.append(f'<div class="delta" data-check="delta"><h4>{esc(d.other.label)} vs {esc(d.base.label)}</h4>'
-                     f'<p class="deltas">Δ clean <b>{esc(pp(d.clean))}</b> · Δ mPC <b>{esc(pp(d.mpc))}</b> · '
-                     f'Δ rPC <b>{esc(pp(d.rpc))}</b></p>')
-        rows = [[esc(c), f"s{s}", f'<span class="num">{esc(pct(a))}</span>', f'<span class="num">{esc(pct(b))}</span>',
-                 f'<span class="num">{esc(pp(x))}</span>'] for c, s, a, b, x in d.cells]
+                     + _headline(d))
+        stats = d.stats if d.stats and d.stats.get("summary") else None
+        rows = []
+        for c, s, a, b, x in d.cells:
+            row = [esc(c), f"s{s}", f'<span class="num">{esc(pct(a))}</span>', f'<span class="num">{esc(pct(b))}</span>',
+                   f'<span class="num">{esc(pp(x))}</span>']
+            if stats:
+                row += _cell_stats(d.cell_stats(c, s))
+            rows.append(row)
         if rows:
-            parts.append("<p class='muted'>Cells that differ most:</p>"
-                         + table(["corruption", "severity", _short(d.base) + " (base)", _short(d.other), "Δ"], rows, "cells"))
+            head = ["corruption", "severity", _short(d.base) + " (base)", _short(d.other), "Δ"]
+            if stats:
+                head += [f"{_level(stats)} CI", "significant", "McNemar p"]
+            parts.append("<p class='muted'>Cells that differ most:</p>" + table(head, rows, "cells"))
         parts.append("</div>")
     return "".join(parts)
+
+
+def _level(stats: dict) -> str:
+    return f"{round(float(stats.get('level', 0.95)) * 100):d}%"
+
+
+def _headline(d) -> str:
+    """Δ clean / mPC / rPC, with the paired interval and a significance mark when `audit compare` ran."""
+    stats = d.stats or {}
+    if stats.get("comparable") is False:
+        note = f'<p class="muted" data-check="not-comparable">Not tested pairwise: {esc(stats.get("reason", ""))}</p>'
+    elif not stats:
+        note = '<p class="muted">No paired test: the runs\' per-image cell states were not available.</p>'
+    else:
+        note = f'<p class="muted">{esc(stats.get("method", ""))}; significant: the {_level(stats)} interval excludes 0.</p>'
+    parts = []
+    for name, key, value in (("clean", "P", d.clean), ("mPC", "mPC", d.mpc), ("rPC", "rPC", d.rpc)):
+        entry = (stats.get("summary") or {}).get(key)
+        text = f"Δ {name} <b>{esc(pp(value))}</b>"
+        if entry and entry.get("ci"):
+            mark = "significant" if entry.get("significant") else "not significant"
+            text += (f' <span class="muted">[{esc(pp(entry["ci"][0]))}, {esc(pp(entry["ci"][1]))}]</span> '
+                     f'<span class="sig {"yes" if entry.get("significant") else "no"}" data-check="sig-{key}">{mark}</span>')
+        parts.append(text)
+    return f'<p class="deltas">{" · ".join(parts)}</p>' + note
+
+
+def _cell_stats(entry: dict | None) -> list[str]:
+    if not entry or not entry.get("ci"):
+        return ["—", "—", "—"]
+    ci = f"[{pp(entry['ci'][0])}, {pp(entry['ci'][1])}]"
+    p = entry.get("mcnemar", {}).get("p_value")
+    return [f'<span class="num">{esc(ci)}</span>', "yes" if entry.get("significant") else "no",
+            f'<span class="num">{p:.3g}</span>' if isinstance(p, (int, float)) else "—"]
 
 
 def _short(run: Run) -> str:

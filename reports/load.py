@@ -29,6 +29,10 @@ class Run:
     label: str = ""
     source: str = ""
     metric: str = field(init=False)
+    # set by write_report: this run is what the others are compared with (--baseline); and the paired
+    # comparison documents of `audit compare` (audit/compare.py) against a base run, by its source
+    baseline: bool = False
+    paired: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.metric = str(self.doc.get("task", {}).get("primary_metric", ""))

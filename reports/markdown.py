@@ -77,5 +77,13 @@ def _comparison(runs: list[Run]) -> list[str]:
                    f"{pct(r.summary.get('rPC'))} | " + " | ".join(pct(drop_of(pg.get(g))) for g in GROUPS) + " |")
     out.append("")
     for d in deltas(runs):
-        out.append(f"- {md(d.other.label)} vs {md(d.base.label)}: Δ clean {pp(d.clean)}, Δ mPC {pp(d.mpc)}, Δ rPC {pp(d.rpc)}")
+        summary = (d.stats or {}).get("summary") or {}
+
+        def sig(key: str) -> str:
+            e = summary.get(key)
+            if not e or not e.get("ci"):
+                return ""
+            return f" [{pp(e['ci'][0])}, {pp(e['ci'][1])}]{' (significant)' if e.get('significant') else ''}"
+        out.append(f"- {md(d.other.label)} vs {md(d.base.label)}: Δ clean {pp(d.clean)}{sig('P')}, "
+                   f"Δ mPC {pp(d.mpc)}{sig('mPC')}, Δ rPC {pp(d.rpc)}{sig('rPC')}")
     return out + [""]

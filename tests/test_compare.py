@@ -79,3 +79,17 @@ def test_cli_gate_fails_on_a_significant_loss_only(runs, tmp_path):
     result = CliRunner().invoke(cli, ["compare", str(runs / "a"), str(runs / "same"), "--samples", "100",
                                       "--fail-if-worse", "0.01"])
     assert result.exit_code == 0 and "gate: pass" in result.output
+
+
+def test_report_shows_intervals_significance_and_the_chosen_baseline(runs, tmp_path):
+    args = [str(runs / r / "results.json") for r in ("worse", "a", "seed1")]
+    result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / "r.html"), "--baseline", args[1],
+                                      "--samples", "100"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Each run against the baseline" in html
+    assert 'data-check="sig-P">significant</span>' in html  # worse vs a: the large loss
+    assert 'data-check="not-comparable"' in html and "seed differs" in html  # seed1 saw other pixels
+    md = CliRunner().invoke(cli, ["report", *args[:2], "-o", str(tmp_path / "r.md"), "--format", "md",
+                                  "--baseline", args[1], "--samples", "100"])
+    assert md.exit_code == 0 and "(significant)" in (tmp_path / "r.md").read_text()

@@ -18,8 +18,13 @@ from audit.safety import write_error
 @click.option("--format", "fmt", default="html", show_default=True, type=click.Choice(["html", "md"]),
               help="html: one self-contained file; md: a Markdown summary for CI step summaries.")
 @click.option("--title", default=None, help="Title of the report [default: 'Robustness audit' / 'Robustness comparison'].")
-def report(results, out, fmt, title):
-    """Render one run, or several side by side (models, engines, precisions) with their differences.
+@click.option("--baseline", default=None, help="The run (one of RESULTS) the others are compared with "
+              "[default: per model, its least optimised engine].")
+@click.option("--samples", default=500, show_default=True, type=click.IntRange(min=0),
+              help="Paired bootstrap resamples per comparison (0: no paired tests).")
+def report(results, out, fmt, title, baseline, samples):
+    """Render one run, or several side by side (models, engines, precisions) with their differences:
+    paired bootstrap intervals and significance where the runs audited the same pixels (see `audit compare`).
 
     Example:
 
@@ -31,7 +36,8 @@ def report(results, out, fmt, title):
         if not Path(path).is_dir():
             validate_results(path)
     try:
-        path = write_report(list(results), out, fmt=fmt, title=title)
+        paired = _paired(list(results), baseline, samples) if len(results) > 1 and samples else {}
+        path = write_report(list(results), out, fmt=fmt, title=title, baseline=baseline, paired=paired)
     except ReportInputError as exc:
         # reports/ stays independent of audit; its input errors are the CLI's ResultsError
         raise ResultsError(str(exc)) from None
@@ -39,3 +45,21 @@ def report(results, out, fmt, title):
         raise write_error(out, exc, "-o/--out") from None
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.1f} MB)" if size >= 1e6 else f"wrote {path} ({size / 1e3:.0f} kB)")
+
+
+def _paired(results: list[str], baseline: str | None, samples: int) -> dict[tuple[str, str], dict]:
+    """The paired comparison of every (base, other) pair the report shows, or why there is none."""
+    from audit.compare import compare_runs
+    from reports import load_runs, mark_baseline
+    from reports.compare import deltas
+
+    runs = load_runs(results)
+    mark_baseline(runs, baseline)
+    out = {}
+    for d in deltas(runs):
+        try:
+            out[(d.base.source, d.other.source)] = compare_runs(Path(d.base.source).parent, Path(d.other.source).parent,
+                                                               samples=samples)
+        except ResultsError as exc:
+            out[(d.base.source, d.other.source)] = {"comparable": False, "reason": str(exc)}
+    return out
