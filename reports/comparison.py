@@ -5,6 +5,7 @@ other engines or precisions, with the cells that differ most.
 
 from __future__ import annotations
 
+from reports import references
 from reports.compare import deltas
 from reports.fmt import drop_of, esc, is_num, pct, pp
 from reports.load import GROUPS, Run
@@ -23,7 +24,9 @@ def comparison(runs: list[Run]) -> str:
         return ""
     metric = runs[0].metric_label if len({r.metric for r in runs}) == 1 else "primary metric"
     points = [(r.label, r.clean(), drop_of(r.summary)) for r in runs]
-    chart = scatter(points, f"clean {metric}", "performance drop (1 − rPC)", "clean metric vs performance drop per run")
+    refs = references.for_runs(runs) if len({r.metric for r in runs}) == 1 else []
+    chart = scatter(points, f"clean {metric}", "performance drop (1 − rPC)", "clean metric vs performance drop per run",
+                    [(r["model"], r["P"], 1 - r["rPC"]) for r in refs])
     head = ["run", "verdict", "clean", "mPC", "rPC"] + [f"{g} drop" for g in GROUPS]
     rows = []
     for r in runs:
@@ -33,7 +36,8 @@ def comparison(runs: list[Run]) -> str:
                      [pct(r.clean()), pct(r.summary.get("mPC")), pct(r.summary.get("rPC"))]
                      + [pct(drop_of(pg.get(g))) for g in GROUPS])])
     return ('<section id="comparison" class="comparison" data-check="comparison"><h2>Comparison</h2>'
-            f'<div class="scatter-wrap">{chart}{_legend(points)}</div>' + table(head, rows, "cmp") + _deltas(runs) + "</section>")
+            f'<div class="scatter-wrap">{chart}{_legend(points)}</div>' + table(head, rows, "cmp")
+            + references.section(refs, "comparison") + _deltas(runs) + "</section>")
 
 
 def _legend(points: list[tuple[str, float | None, float | None]]) -> str:

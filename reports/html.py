@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reports import references
 from reports.comparison import comparison
 from reports.examples import examples
 from reports.fmt import esc
@@ -34,7 +35,8 @@ def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: 
     for i, run in enumerate(runs):
         anchor = f"run{i + 1}"
         heading = f'<h2 class="run-title">{esc(run.label)}</h2>' if len(runs) > 1 else ""
-        blocks.append(f'<article class="run" id="{anchor}">{heading}' + verdict(run, anchor) + groups(run, anchor)
+        refs = references.section(references.matching(run), anchor) if len(runs) == 1 else ""
+        blocks.append(f'<article class="run" id="{anchor}">{heading}' + verdict(run, anchor) + refs + groups(run, anchor)
                       + grid(run, anchor) + per_corruption(run, anchor) + examples(run, anchor, budget)
                       + provenance(run, anchor) + "</article>")
     return _page(title, _nav(runs), "".join(blocks))

@@ -155,7 +155,8 @@ def line_chart(name: str, clean: float | None, points: Sequence[tuple[int, float
     return _svg(w, h + 6, body, f"{name}: metric per severity", "chart curve")
 
 
-def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: str, y_label: str, label: str) -> str:
+def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: str, y_label: str, label: str,
+            references: Sequence[tuple[str, float, float]] = ()) -> str:
     """Numbered points (name, x fraction, y fraction), as the paper's Figure 1: clean metric vs
     performance drop, one point per run; point i+1 is points[i] (the legend is HTML, so long names wrap).
 
@@ -165,8 +166,10 @@ def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: s
     """
     w, left, bottom, pad, plot_h = 600, 70, 44, 16, 260
     valid = [(i, x, y) for i, (_, x, y) in enumerate(points) if is_num(x) and is_num(y)]
-    x_max = min(1.0, math.ceil(max([x for _, x, _ in valid] + [0.05]) * 1.1 * 10) / 10)
-    y_max = min(1.0, math.ceil(max([y for _, _, y in valid] + [0.04]) * 1.1 / 0.04) * 0.04)  # ticks at whole percents
+    refs = [(i, x, y) for i, (_, x, y) in enumerate(references) if is_num(x) and is_num(y)]
+    xs, ys = [x for _, x, _ in valid + refs], [y for _, _, y in valid + refs]
+    x_max = min(1.0, math.ceil(max(xs + [0.05]) * 1.1 * 10) / 10)
+    y_max = min(1.0, math.ceil(max(ys + [0.04]) * 1.1 / 0.04) * 0.04)  # ticks at whole percents
     h = pad + plot_h + bottom
     sx = lambda v: left + v / x_max * (w - left - pad)  # noqa: E731
     sy = lambda v: pad + (1 - v / y_max) * plot_h  # noqa: E731
@@ -192,6 +195,12 @@ def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: s
         markers.append(f'<circle cx="{mx:.1f}" cy="{py:.1f}" r="9" fill="{c}"><title>{esc(name)}: {esc(pct(x))}, '
                        f'drop {esc(pct(y))}</title></circle><text x="{mx:.1f}" y="{py + 4:.1f}" text-anchor="middle" '
                        f'font-size="11" font-weight="700" fill="#fff">{i + 1}</text>')
+    for i, x, y in refs:  # published reference points: hollow grey squares, lettered R1, R2, ...
+        px, py = sx(x), sy(y)
+        markers.append(f'<rect x="{px - 8:.1f}" y="{py - 8:.1f}" width="16" height="16" fill="#fff" stroke="{MUTED}" '
+                       f'stroke-width="1.5" stroke-dasharray="3 2"><title>published reference: {esc(references[i][0])}: '
+                       f'{esc(pct(x))}, drop {esc(pct(y))}</title></rect><text x="{px:.1f}" y="{py + 3.5:.1f}" '
+                       f'text-anchor="middle" font-size="8" fill="{MUTED}">R{i + 1}</text>')
     return _svg(w, h, "".join(parts + leaders + markers), label, "chart scatter")
 
 
