@@ -92,8 +92,9 @@ def _errors(fp32, int8, arrays: list[np.ndarray], q_graph, f_graph) -> dict[str,
             acts.append(collect_activations(augmented, _feeds(path, arrays)))
     matching = create_activation_matching(acts[1], acts[0])
     matched = {k: v for k, v in matching.items() if v.get("float")}
-    if not matched:
-        raise ModelError(f"no tensor of {int8} matches one of {fp32} by name: the two files are not an FP32 / INT8 "
+    ends = {t.name for t in (*f_graph.input, *f_graph.output)}
+    if not set(matched) - ends:
+        raise ModelError(f"no inner tensor of {int8} matches one of {fp32} by name: the two files are not an FP32 / INT8 "
                          "pair exported from the same model; quantise this FP32 file and compare with that")
     for name in _removed_relus(q_graph, f_graph) & set(matched):
         matched[name]["pre_qdq"] = [np.maximum(a, 0) for a in matched[name]["pre_qdq"]]
