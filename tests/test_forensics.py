@@ -73,8 +73,9 @@ def test_keep_fp32_auto_keeps_that_layer_with_its_input_group_and_restores_the_a
     print({n: {k: t[k] for k in ("P", "mPC", "rPC")} for n, t in top1.items()})
     assert top1["fp32-int8"]["P"] < top1["fp32"]["P"] - 0.3 and top1["fp32-int8"]["mPC"] < top1["fp32"]["mPC"] - 0.2
     assert abs(top1["keep"]["P"] - top1["fp32"]["P"]) <= 0.05 and abs(top1["keep"]["mPC"] - top1["fp32"]["mPC"]) <= 0.05
-    # the damaged INT8 model is near chance clean and corrupted alike, so its rPC (mPC / P) is not low;
-    # the repair shows in P and mPC, and rPC returns to FP32's
+    # the damaged INT8 model is at chance clean and corrupted alike, so its rPC (mPC / P) is ~1, higher
+    # than FP32's: rPC does not show this damage; the repair shows in P and mPC, and rPC returns to FP32's
+    assert top1["fp32-int8"]["rPC"] > top1["fp32"]["rPC"]
     assert abs(top1["keep"]["rPC"] - top1["fp32"]["rPC"]) <= 0.08
 
 
@@ -121,3 +122,17 @@ def test_unmatched_pair_and_bad_keep_values_are_clear_errors(pair, tmp_path):
         quantize_keeping(root / "fp32.onnx", tmp_path / "k.onnx", SPEC, root / "calib", "/nope")
     result = CliRunner().invoke(cli, ["export", "timm:test_resnet", "-o", str(tmp_path / "x.onnx"), "--keep-fp32", "auto"])
     assert result.exit_code == 1 and "applies to --precision int8" in result.output
+
+
+def test_export_keep_fp32_auto_records_what_it_kept_and_prints_the_costs(tmp_path):
+    import onnx
+
+    synthetic.write_image_folder(tmp_path / "calib", n_per_class=2, size=32)
+    result = CliRunner().invoke(cli, ["export", "timm:test_resnet", "-o", str(tmp_path / "k.onnx"), "--num-classes", "4",
+                                      "--input-size", "32", "32", "--precision", "int8", "--calibration",
+                                      str(tmp_path / "calib"), "--keep-fp32", "auto:2"])
+    assert result.exit_code == 0, result.output
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "k.onnx")).metadata_props}
+    kept = json.loads(meta["provenance"])["keep_fp32"]
+    assert len(kept) >= 2 and json.loads(meta["provenance"])["keep_fp32_request"] == "auto:2"
+    assert all(f"  {v}: " in result.output for v in ("fp32", "int8", "int8_keep_fp32")) and "bytes" in result.output
