@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from audit.errors import ConfigError, ExportError, OutputError
 from audit.safety import prepare_out
@@ -26,6 +27,7 @@ class ExportResult:
 
     path: Path
     parity: Parity | None
+    keep: Any = None  # exporters.keep_fp32.KeepResult with --keep-fp32
 
 
 def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
@@ -39,14 +41,17 @@ def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
 def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool = True, precision: str = "fp32",
                  calibration: str | None = None, check: bool = True, weights: str | None = None,
                  num_classes: int | None = None, input_size: tuple[int, int] | None = None,
-                 engine: str | None = None, parity_images: str | None = None) -> ExportResult:
+                 engine: str | None = None, parity_images: str | None = None, keep_fp32: str | None = None) -> ExportResult:
     """Export `source` to `out` (ONNX, or a TensorRT engine with engine="tensorrt").
 
     A failed parity check leaves no file at `out`: the export is written to a temporary folder and
     moved into place only when it agrees with PyTorch. The check runs on images of `parity_images`
     (default: the calibration folder, else the validation images of the dataset a checkpoint was
-    fine-tuned on, when that folder is still there), else on seeded noise.
+    fine-tuned on, when that folder is still there), else on seeded noise. `keep_fp32` (INT8 only):
+    NODE[,NODE...] or auto[:K], see exporters/keep_fp32.py; what was kept is in the metadata provenance.
     """
+    if keep_fp32 and precision != "int8":
+        raise ConfigError(f"--keep-fp32 applies to --precision int8, got --precision {precision}")
     if precision not in ("fp32", "fp16", "int8"):
         raise ConfigError(f"--precision must be fp32, fp16 or int8, got '{precision}'")
     out = Path(out)
@@ -57,7 +62,9 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
     spec = replace(src.spec, precision=precision, provenance={**src.spec.provenance, "opset": opset,
                                                                "exporter": "robustaudit", "precision": precision})
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        final = _lower(src, spec, Path(tmp), precision, opset, dynamic, calibration)
+        final, keep = _lower(src, spec, Path(tmp), precision, opset, dynamic, calibration, keep_fp32)
+        if keep is not None:
+            spec = replace(spec, provenance={**spec.provenance, "keep_fp32": keep.kept, "keep_fp32_request": keep.request})
         write_metadata(final, spec)
         parity = _check(src, final, spec, parity_sizes(spec, dynamic), precision, parity_images or calibration) if check else None
         if parity is not None and not parity.ok:
@@ -72,21 +79,27 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
             shutil.move(str(final), out)
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
-    return ExportResult(out, parity)
+    return ExportResult(out, parity, keep)
 
 
-def _lower(src, spec, tmp: Path, precision: str, opset: int, dynamic: bool, calibration: str | None) -> Path:
-    """The ONNX file at `precision`: FP32 export, then FP16 conversion or INT8 quantisation."""
+def _lower(src, spec, tmp: Path, precision: str, opset: int, dynamic: bool, calibration: str | None,
+           keep_fp32: str | None = None):
+    """The ONNX file at `precision` (FP32 export, then FP16 conversion or INT8 quantisation) and the
+    KeepResult of --keep-fp32 (else None)."""
     from exporters.precision import half_backbone, to_fp16, to_int8
 
     fp32_spec = replace(spec, precision="fp32")
     if precision == "fp16" and spec.task == "detection":  # FP16 backbone inside the PyTorch model, then export
-        return export_onnx(half_backbone(src.model), fp32_spec, tmp / "fp16.onnx", opset=opset, dynamic=dynamic)
+        return export_onnx(half_backbone(src.model), fp32_spec, tmp / "fp16.onnx", opset=opset, dynamic=dynamic), None
     fp32 = export_onnx(src.model, fp32_spec, tmp / "fp32.onnx", opset=opset, dynamic=dynamic)
     if precision == "fp32":
-        return fp32
+        return fp32, None
     final = tmp / f"{precision}.onnx"
-    return to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration)
+    if precision == "int8" and keep_fp32:
+        from exporters.keep_fp32 import quantize_keeping
+
+        return final, quantize_keeping(fp32, final, spec, calibration, keep_fp32)
+    return (to_fp16(fp32, final) if precision == "fp16" else to_int8(fp32, final, spec, calibration)), None
 
 
 def _check(src, onnx_path: Path, spec, sizes, precision: str, folder: str | None) -> Parity:

@@ -71,8 +71,10 @@ class _Calibration:
         return next(self._feeds, None)
 
 
-def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | None, limit: int = 64) -> Path:
-    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images.
+def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | None, limit: int = 64,
+            exclude: tuple[str, ...] = ()) -> Path:
+    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images; the nodes
+    named in `exclude` stay FP32 (see exporters/keep_fp32.py).
 
     Detectors: only the backbone's convolutions (body and FPN, where the compute is) are quantised;
     the RPN, RoIAlign, box / mask heads and NMS stay FP32, as TensorRT's and ONNX Runtime's detector
@@ -89,7 +91,8 @@ def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | Non
     prepared = dst.with_suffix(".prep.onnx")
     # onnxruntime's quantisation tools drop temporary files into the working directory: work in dst's
     with contextlib.chdir(dst.parent):
-        _quantize(src, prepared, dst, spec, calibration, input_name, limit, batched=len(first.shape) == 4)
+        _quantize(src, prepared, dst, spec, calibration, input_name, limit, batched=len(first.shape) == 4,
+                  exclude=exclude)
     return dst
 
 
@@ -102,7 +105,7 @@ def backbone_convolutions(path: Path) -> list[str]:
 
 
 def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration, input_name: str, limit: int,
-              batched: bool = True) -> None:
+              batched: bool = True, exclude: tuple[str, ...] = ()) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -117,6 +120,6 @@ def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration
             only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
         quantize_static(str(prepared), str(dst), _Calibration(Path(calibration), spec, input_name, limit, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, **only)
+                        weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude), **only)
     finally:
         prepared.unlink(missing_ok=True)

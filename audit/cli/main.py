@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("audit.cli.run:run", "Audit an ONNX model / TensorRT engine under common corruptions."),
     "inspect": ("audit.cli.inspect_cmd:inspect", "Show what robustaudit reads from a model, and where each value came from."),
     "compare": ("audit.cli.compare_cmd:compare", "Paired statistics of two audits of the same data (and a CI gate)."),
+    "precision": ("audit.cli.precision:precision", "Which layers of an INT8 model lose precision, clean and corrupted."),
     "report": ("audit.cli.report:report", "Render results.json file(s) as an HTML or Markdown report."),
     "finetune": ("audit.cli.finetune:finetune", "Fine-tune an ImageNet backbone on a downstream task."),
     "export": ("audit.cli.export:export", "Export a checkpoint or model to ONNX / TensorRT with parity checks."),

@@ -150,3 +150,30 @@ def constant_detector(path: Path, boxes, labels, scores, masks: bool = False) ->
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def outlier_channel(src: Path, dst: Path, conv: int = 1, channel: int = 3, factor: float = 1e3) -> Path:
+    """A copy of a Conv-ReLU-MaxPool-Conv... ONNX model computing the same function in FP32 (up to
+    rounding) whose INT8 export is damaged at one layer: output channel `channel` of Conv number `conv`
+    is multiplied by `factor` and the next Conv's weights reading it divided by `factor` (ReLU and
+    MaxPool commute with a positive scale). Per-tensor activation quantisation then spends its 8 bits
+    on that channel, and per-channel weight quantisation of the next Conv rounds its weights on that
+    channel to zero: the next Conv is the layer INT8 breaks."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    first, second = convs[conv], convs[conv + 1]
+
+    def scale(name: str, index, by: float) -> None:
+        arr = numpy_helper.to_array(inits[name]).copy()
+        arr[index] *= by
+        inits[name].CopyFrom(numpy_helper.from_array(arr, name))
+
+    scale(first.input[1], channel, factor)
+    scale(first.input[2], channel, factor)
+    scale(second.input[1], (slice(None), channel), 1 / factor)
+    onnx.save(model, str(dst))
+    return dst

@@ -1,0 +1,157 @@
+"""Where an INT8 (QDQ) model loses precision: per-tensor SQNR between an FP32 / INT8 pair, per condition.
+
+Uses ONNX Runtime's QDQ debugging tools (`onnxruntime.quantization.qdq_loss_debug`) as a library:
+both graphs are augmented to output every float tensor, run on the same inputs, and matched by
+tensor name. Per tensor:
+
+- local (`qdq_err`): SQNR of the tensor before its QuantizeLinear vs after its DequantizeLinear
+  inside the INT8 graph: the error that quantising this tensor adds;
+- accumulated (`xmodel_err`): SQNR of the FP32 model's tensor vs the INT8 graph's dequantised one.
+
+One correction to ORT's pairing: its quantiser removes a Relu that follows a Conv and lets the
+quantised range clip the negatives, so the "pre-QDQ" tensor of a Relu output still holds the
+negatives. Its pre-QDQ values are clipped at 0 here, else every such tensor reads ~2 dB.
+
+SQNR is energy-weighted: a tensor with one outlier channel keeps a high SQNR (the outlier carries
+the energy) while the other channels lose their resolution; the damage then shows at the layer that
+reads it. So layers are named by the compute node that produces a tensor in the INT8 graph.
+
+Example:
+    >>> images = condition_images("fp32.onnx", "cifar10", "data/cifar", ["gaussian_noise"], 3)  # doctest: +SKIP
+    >>> doc = layer_errors("fp32.onnx", "int8.onnx", images)  # doctest: +SKIP
+    >>> worst_nodes(doc, 1)  # doctest: +SKIP
+    ['/6/Conv']
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.errors import ModelError
+
+FORENSICS_KIND = "robustaudit.forensics"
+FORENSICS_VERSION = 1
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
+_Q_INPUT = "_QuantizeLinear_Input"  # ORT's name for a graph output's tensor before its QuantizeLinear
+
+
+def condition_images(model: str | Path, task: str, data: str | Path, corruptions: str, severity: int,
+                     images: int = 32, seed: int = 0, profile: str | None = None) -> dict[str, list[np.ndarray]]:
+    """Preprocessed network inputs (CHW float32) of the first `images` images, clean and under each corruption,
+    made exactly as `audit run` makes them (same loader, corruption seed and profile, same preprocessing)."""
+    from audit.api import AuditConfig, prepare
+    from audit.runner import load_cell_image
+    from audit.tasks.preprocess import preprocess
+
+    setup = prepare(AuditConfig(model=str(model), task=task, data=str(data), corruptions=corruptions,
+                                severities=[severity], limit=None, seed=seed, profile=profile, progress=False))
+    n = min(images, len(setup.dataset))
+    cells = [("clean", 0)] + [(c, severity) for c in setup.corruptions]
+    return {_label(c, s): [preprocess(load_cell_image(setup.context, i, c, s), setup.spec)[0] for i in range(n)]
+            for c, s in cells}
+
+
+def _label(corruption: str, severity: int) -> str:
+    return "clean" if corruption == "clean" else f"{corruption}@{severity}"
+
+
+def layer_errors(fp32: str | Path, int8: str | Path, images_by_condition: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """The forensics document of the pair: per tensor the local and accumulated SQNR (dB) per condition,
+    layers ranked by local error, and by how much their error grows under each corruption.
+
+    Raises `ModelError` for an INT8 model without QDQ nodes or a pair whose tensors do not match.
+    """
+    import onnx
+
+    q_graph = onnx.load(str(int8), load_external_data=False).graph
+    if not any(n.op_type == "QuantizeLinear" for n in q_graph.node):
+        raise ModelError(f"{int8} has no QuantizeLinear nodes: not a QDQ INT8 model; export it with "
+                         "`audit export --precision int8` (onnxruntime quantize_static, QDQ format)")
+    f_graph = onnx.load(str(fp32), load_external_data=False).graph
+    if any(n.op_type == "QuantizeLinear" for n in f_graph.node):
+        raise ModelError(f"{fp32} has QuantizeLinear nodes: give the FP32 model first, then the INT8 one")
+    per_condition = {cond: _errors(fp32, int8, arrays, q_graph, f_graph) for cond, arrays in images_by_condition.items()}
+    return _document(fp32, int8, per_condition, _producers(q_graph, f_graph), images_by_condition)
+
+
+def _errors(fp32, int8, arrays: list[np.ndarray], q_graph, f_graph) -> dict[str, dict[str, float]]:
+    """{tensor: {"qdq_err", "xmodel_err"}} of one condition."""
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        acts = []
+        for name, path in (("fp32", fp32), ("int8", int8)):
+            augmented = str(Path(tmp) / f"{name}.onnx")
+            modify_model_output_intermediate_tensors(str(path), augmented)
+            acts.append(collect_activations(augmented, _feeds(path, arrays)))
+    matching = create_activation_matching(acts[1], acts[0])
+    matched = {k: v for k, v in matching.items() if v.get("float")}
+    ends = {t.name for t in (*f_graph.input, *f_graph.output)}
+    if not set(matched) - ends:
+        raise ModelError(f"no inner tensor of {int8} matches one of {fp32} by name: the two files are not an FP32 / INT8 "
+                         "pair exported from the same model; quantise this FP32 file and compare with that")
+    for name in _removed_relus(q_graph, f_graph) & set(matched):
+        matched[name]["pre_qdq"] = [np.maximum(a, 0) for a in matched[name]["pre_qdq"]]
+    return compute_activation_error(matched)
+
+
+def _feeds(path, arrays: list[np.ndarray], batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Input feeds: batches of images for NCHW models, one CHW image at a time for the others."""
+    import onnxruntime as ort
+
+    first = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    if len(first.shape) != 4:
+        return [{first.name: a} for a in arrays]
+    return [{first.name: np.stack(arrays[i:i + batch])} for i in range(0, len(arrays), batch)]
+
+
+def _removed_relus(q_graph, f_graph) -> set[str]:
+    """Relu outputs of the FP32 graph that the INT8 graph makes with another op (the Relu was folded away)."""
+    f_relu = {o for n in f_graph.node if n.op_type == "Relu" for o in n.output}
+    q_relu = {o for n in q_graph.node if n.op_type == "Relu" for o in n.output}
+    return f_relu - q_relu
+
+
+def _producers(q_graph, f_graph) -> dict[str, tuple[str, str]]:
+    """Tensor -> (node, op type) that computes it in the INT8 graph (QDQ nodes skipped), else in the FP32 graph."""
+    out = {i.name: ("(input)", "Input") for i in f_graph.input}
+    out.update({o: (n.name, n.op_type) for n in f_graph.node for o in n.output})
+    for n in q_graph.node:
+        if n.op_type not in _QDQ:
+            out.update({o.removesuffix(_Q_INPUT): (n.name, n.op_type) for o in n.output})
+    return out
+
+
+def _document(fp32, int8, per_condition: dict, producers: dict, images: dict) -> dict[str, Any]:
+    conditions = list(per_condition)
+    names = [t for t in per_condition[conditions[0]] if all(t in e for e in per_condition.values())]
+    rows = []
+    for t in names:
+        node, op = producers.get(t, ("?", "?"))
+        local = {c: round(per_condition[c][t]["qdq_err"], 3) for c in conditions}
+        rows.append({"tensor": t, "node": node, "op_type": op, "local_db": local,
+                     "accumulated_db": {c: round(per_condition[c][t]["xmodel_err"], 3) for c in conditions},
+                     "growth_db": {c: round(local[conditions[0]] - local[c], 3) for c in conditions[1:]}})
+    base = conditions[0]
+    return {"kind": FORENSICS_KIND, "version": FORENSICS_VERSION, "fp32": str(fp32), "int8": str(int8),
+            "conditions": conditions, "num_images": {c: len(v) for c, v in images.items()},
+            "tensors": rows,
+            "worst_local": [r["tensor"] for r in sorted(rows, key=lambda r: r["local_db"][base])],
+            "worst_growth": {c: [r["tensor"] for r in sorted(rows, key=lambda r: -r["growth_db"][c])]
+                             for c in conditions[1:]}}
+
+
+def worst_nodes(doc: dict[str, Any], k: int) -> list[str]:
+    """The compute nodes of the `k` tensors with the worst local error on the first condition (no duplicates)."""
+    rows = {r["tensor"]: r for r in doc["tensors"]}
+    seen: list[str] = []
+    for row in (rows[t] for t in doc["worst_local"]):
+        if row["op_type"] != "Input" and row["node"] not in seen:
+            seen.append(row["node"])
+    return seen[:k]

@@ -1,0 +1,138 @@
+"""Precision forensics on a model whose INT8 export is damaged in one layer, and the keep-fp32 loop that repairs it.
+
+The damage (tests/helpers/models.py `outlier_channel`): Conv /3/Conv's output channel 3 x1000, the
+weights of /6/Conv reading it /1000. FP32 computes the same function; INT8 breaks /6/Conv (its input's
+per-tensor scale is spent on the outlier channel, its per-channel weights on that channel round to 0).
+"""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from audit import synthetic
+from audit.api import AuditConfig, run_audit
+from audit.cli.main import cli
+from audit.errors import ConfigError
+from audit.forensics import condition_images, layer_errors, worst_nodes
+from audit.modelspec import ModelSpec
+from exporters.keep_fp32 import parse_keep, quantize_keeping
+from exporters.onnx_export import write_metadata
+from exporters.precision import to_int8
+from tests.conftest import NORM
+from tests.helpers import models
+
+CONDITIONS = "gaussian_noise,contrast"
+SPEC = ModelSpec(task="classification", output_convention="classification_logits", input_size=(32, 32),
+                 class_names=list(synthetic.SHAPES), **NORM)
+
+
+@pytest.fixture(scope="module")
+def pair(classifier_onnx, tmp_path_factory):
+    root = tmp_path_factory.mktemp("prec")
+    synthetic.write_image_folder(root / "calib", n_per_class=8, size=32)
+    files = {"plain": root / "plain.onnx", "fp32": models.outlier_channel(classifier_onnx, root / "fp32.onnx")}
+    for path in files.values():
+        if path.name == "plain.onnx":
+            path.write_bytes(classifier_onnx.read_bytes())
+        write_metadata(path, SPEC)
+    for name in ("plain", "fp32"):
+        to_int8(files[name], root / f"{name}-int8.onnx", SPEC, root / "calib")
+    keep = quantize_keeping(files["fp32"], root / "keep.onnx", SPEC, root / "calib", "auto")
+    return root, keep
+
+
+def _audit(model, data, out) -> dict:
+    return run_audit(AuditConfig(model=str(model), task="cifar10", data=str(data), out=str(out), corruptions=CONDITIONS,
+                                 severities=[3], workers=0, progress=False, examples=0, report=False)).document
+
+
+def test_forensics_names_the_damaged_layer_and_not_the_healthy_ones(pair, cifar_dir):
+    root, _ = pair
+    images = condition_images(root / "fp32.onnx", "cifar10", cifar_dir, CONDITIONS, 3, images=32)
+    assert list(images) == ["clean", "gaussian_noise@3", "contrast@3"]
+    doc = layer_errors(root / "fp32.onnx", root / "fp32-int8.onnx", images)
+    rows = {r["tensor"]: r for r in doc["tensors"]}
+    worst = rows[doc["worst_local"][0]]
+    print({t: r["local_db"]["clean"] for t, r in rows.items()})
+    assert worst_nodes(doc, 1) == ["/6/Conv"] and worst["local_db"]["clean"] < 5
+    # SQNR is energy-weighted: the outlier tensor itself looks healthy, the layer reading it does not
+    assert rows["/4/Relu_output_0"]["local_db"]["clean"] > 30
+    assert worst["accumulated_db"]["clean"] < 1 < 30 < rows["/4/Relu_output_0"]["accumulated_db"]["clean"]
+    healthy = layer_errors(root / "plain.onnx", root / "plain-int8.onnx", images)
+    second = {r["tensor"]: r for r in healthy["tensors"]}[healthy["worst_local"][0]]
+    assert second["local_db"]["clean"] > 15  # the same check on the undamaged model finds no such layer
+
+
+def test_keep_fp32_auto_keeps_that_layer_with_its_input_group_and_restores_the_audit(pair, cifar_dir, tmp_path):
+    root, keep = pair
+    assert keep.layers == ["/6/Conv"] and set(keep.kept) == {"/6/Conv", "/3/Conv", "/4/Relu", "/5/MaxPool"}
+    assert keep.costs["int8"]["bytes"] < keep.costs["fp32"]["bytes"] and keep.costs["int8_keep_fp32"]["latency_ms"] > 0
+    docs = {n: _audit(root / f"{n}.onnx", cifar_dir, tmp_path / n) for n in ("fp32", "fp32-int8", "keep")}
+    top1 = {n: d["summary"]["metrics"]["top1"] for n, d in docs.items()}
+    print({n: {k: t[k] for k in ("P", "mPC", "rPC")} for n, t in top1.items()})
+    assert top1["fp32-int8"]["P"] < top1["fp32"]["P"] - 0.3 and top1["fp32-int8"]["mPC"] < top1["fp32"]["mPC"] - 0.2
+    assert abs(top1["keep"]["P"] - top1["fp32"]["P"]) <= 0.05 and abs(top1["keep"]["mPC"] - top1["fp32"]["mPC"]) <= 0.05
+    # the damaged INT8 model is at chance clean and corrupted alike, so its rPC (mPC / P) is ~1, higher
+    # than FP32's: rPC does not show this damage; the repair shows in P and mPC, and rPC returns to FP32's
+    assert top1["fp32-int8"]["rPC"] > top1["fp32"]["rPC"]
+    assert abs(top1["keep"]["rPC"] - top1["fp32"]["rPC"]) <= 0.08
+
+
+def test_cli_prints_the_worst_layer_and_writes_the_document(pair, cifar_dir, tmp_path):
+    root, _ = pair
+    out = tmp_path / "f" / "forensics.json"
+    result = CliRunner().invoke(cli, ["precision", str(root / "fp32.onnx"), str(root / "fp32-int8.onnx"), "--task", "cifar10",
+                                      "--data", str(cifar_dir), "--corruptions", "contrast", "--images", "16", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].strip().startswith("/6/Conv (Conv)")
+    assert json.loads(out.read_text())["conditions"] == ["clean", "contrast@3"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{fp32}", "{fp32}"], "not a QDQ INT8 model"),
+    (["{int8}", "{int8}"], "give the FP32 model first"),
+])
+def test_cli_errors_are_one_line(pair, cifar_dir, args, message):
+    root, _ = pair
+    paths = {"fp32": root / "fp32.onnx", "int8": root / "fp32-int8.onnx"}
+    argv = ["precision", *(a.format(**paths) for a in args), "--task", "cifar10", "--data", str(cifar_dir), "--images", "4"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unmatched_pair_and_bad_keep_values_are_clear_errors(pair, tmp_path):
+    root, _ = pair
+    import numpy as np
+    import onnx
+
+    from audit.errors import ModelError
+
+    other = onnx.load(str(root / "fp32.onnx"))  # the same network with other tensor names: nothing to match
+    for node in other.graph.node:
+        node.input[:] = [n if n == "images" or "." in n else f"other{n}" for n in node.input]
+        node.output[:] = [n if n == "logits" else f"other{n}" for n in node.output]
+    onnx.save(other, str(tmp_path / "other.onnx"))
+    with pytest.raises(ModelError, match="not an FP32 / INT8 pair"):
+        layer_errors(tmp_path / "other.onnx", root / "fp32-int8.onnx", {"clean": [np.zeros((3, 32, 32), np.float32)]})
+    for bad in ("auto:0", "auto:x", ","):
+        with pytest.raises(ConfigError, match="--keep-fp32"):
+            parse_keep(bad)
+    with pytest.raises(ConfigError, match="no node named /nope"):
+        quantize_keeping(root / "fp32.onnx", tmp_path / "k.onnx", SPEC, root / "calib", "/nope")
+    result = CliRunner().invoke(cli, ["export", "timm:test_resnet", "-o", str(tmp_path / "x.onnx"), "--keep-fp32", "auto"])
+    assert result.exit_code == 1 and "applies to --precision int8" in result.output
+
+
+def test_export_keep_fp32_auto_records_what_it_kept_and_prints_the_costs(tmp_path):
+    import onnx
+
+    synthetic.write_image_folder(tmp_path / "calib", n_per_class=2, size=32)
+    result = CliRunner().invoke(cli, ["export", "timm:test_resnet", "-o", str(tmp_path / "k.onnx"), "--num-classes", "4",
+                                      "--input-size", "32", "32", "--precision", "int8", "--calibration",
+                                      str(tmp_path / "calib"), "--keep-fp32", "auto:2"])
+    assert result.exit_code == 0, result.output
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "k.onnx")).metadata_props}
+    kept = json.loads(meta["provenance"])["keep_fp32"]
+    assert len(kept) >= 2 and json.loads(meta["provenance"])["keep_fp32_request"] == "auto:2"
+    assert all(f"  {v}: " in result.output for v in ("fp32", "int8", "int8_keep_fp32")) and "bytes" in result.output
