@@ -54,12 +54,14 @@ def mark_baseline(runs: list[Run], baseline: str | Path | None) -> None:
 
 
 def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "html", title: str | None = None,
-                 baseline: str | Path | None = None, paired: dict[tuple[str, str], dict] | None = None) -> Path:
+                 baseline: str | Path | None = None, paired: dict[tuple[str, str], dict] | None = None,
+                 forensics: list[str | Path] | None = None) -> Path:
     """Render results document(s) and write the report; `out` is a file, or a folder (-> report.html / report.md).
 
     `baseline` (one of `results_paths`) is what the other runs are compared with; `paired` maps
     (base source, other source) to the paired comparison document of `audit compare`, whose
-    intervals and significance the comparison then shows.
+    intervals and significance the comparison then shows. `forensics` are documents of `audit
+    precision -o` (FP32 / INT8 layer errors), shown as a "Precision" section.
 
     Example:
         >>> write_report(["out/results.json"], "out")  # doctest: +SKIP
@@ -79,7 +81,10 @@ def write_report(results_paths: list[str | Path], out: str | Path, fmt: str = "h
     if out.is_dir() or (not out.suffix and not out.exists()):
         out = out / f"report.{fmt}"
     heading = title or ("Robustness audit" if len(runs) == 1 else "Robustness comparison")
-    text = render_html(runs, heading) if fmt == "html" else render_markdown(runs, heading)
+    from reports.precision import load_forensics
+
+    docs = [load_forensics(f) for f in forensics or []]
+    text = render_html(runs, heading, forensics=docs) if fmt == "html" else render_markdown(runs, heading)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import references
+from reports import precision, references
 from reports.comparison import comparison
 from reports.examples import examples
 from reports.fmt import esc
@@ -22,7 +22,8 @@ ASSETS = Path(__file__).parent / "assets"
 IMAGE_BUDGET = 4_000_000  # base64 bytes of images; keeps a 19 x 5 audit with examples under 5 MB
 
 
-def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: int = IMAGE_BUDGET) -> str:
+def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: int = IMAGE_BUDGET,
+                forensics: list[dict] | None = None) -> str:
     """One self-contained HTML page for one run, or several side by side.
 
     Example:
@@ -31,7 +32,7 @@ def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: 
         True
     """
     budget = ImageBudget(image_budget)
-    blocks = [comparison(runs)]
+    blocks = [comparison(runs), precision.section(forensics or [])]
     for i, run in enumerate(runs):
         anchor = f"run{i + 1}"
         heading = f'<h2 class="run-title">{esc(run.label)}</h2>' if len(runs) > 1 else ""

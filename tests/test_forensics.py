@@ -136,3 +136,23 @@ def test_export_keep_fp32_auto_records_what_it_kept_and_prints_the_costs(tmp_pat
     kept = json.loads(meta["provenance"])["keep_fp32"]
     assert len(kept) >= 2 and json.loads(meta["provenance"])["keep_fp32_request"] == "auto:2"
     assert all(f"  {v}: " in result.output for v in ("fp32", "int8", "int8_keep_fp32")) and "bytes" in result.output
+
+
+def test_report_shows_the_precision_section(pair, cifar_dir, tmp_path):
+    root, _ = pair
+    doc = tmp_path / "forensics.json"
+    assert CliRunner().invoke(cli, ["precision", str(root / "fp32.onnx"), str(root / "fp32-int8.onnx"), "--task", "cifar10",
+                                    "--data", str(cifar_dir), "--corruptions", "contrast", "--images", "8",
+                                    "-o", str(doc)]).exit_code == 0
+    run = _audit(root / "fp32-int8.onnx", cifar_dir, tmp_path / "run")
+    assert run["status"] == "complete"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "run" / "results.json"), "-o", str(tmp_path / "r.html"),
+                                      "--forensics", str(doc)])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert 'data-check="precision"' in html and html.index("/6/Conv") < html.index("/10/Gemm")  # worst layer first
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "something else"}')
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "run" / "results.json"), "-o", str(tmp_path / "x.html"),
+                                      "--forensics", str(bad)])
+    assert result.exit_code == 1 and "not a forensics document" in result.output

@@ -22,7 +22,9 @@ from audit.safety import write_error
               "[default: per model, its least optimised engine].")
 @click.option("--samples", default=500, show_default=True, type=click.IntRange(min=0),
               help="Paired bootstrap resamples per comparison (0: no paired tests).")
-def report(results, out, fmt, title, baseline, samples):
+@click.option("--forensics", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="A document of 'audit precision -o' (FP32 / INT8 layer errors) to show as a Precision section.")
+def report(results, out, fmt, title, baseline, samples, forensics):
     """Render one run, or several side by side (models, engines, precisions) with their differences:
     paired bootstrap intervals and significance where the runs audited the same pixels (see `audit compare`).
 
@@ -37,7 +39,8 @@ def report(results, out, fmt, title, baseline, samples):
             validate_results(path)
     try:
         paired = _paired(list(results), baseline, samples) if len(results) > 1 and samples else {}
-        path = write_report(list(results), out, fmt=fmt, title=title, baseline=baseline, paired=paired)
+        path = write_report(list(results), out, fmt=fmt, title=title, baseline=baseline, paired=paired,
+                            forensics=list(forensics))
     except ReportInputError as exc:
         # reports/ stays independent of audit; its input errors are the CLI's ResultsError
         raise ResultsError(str(exc)) from None

@@ -1,0 +1,71 @@
+"""The "Precision" section: where an INT8 engine loses precision, from `audit precision`'s document.
+
+The forensics document (kind `robustaudit.forensics`) holds, per tensor of an FP32 / INT8 pair, the
+local SQNR (the error quantising that tensor adds) and the accumulated SQNR (FP32 vs INT8 tensor),
+clean and under corruptions. This section shows the layers with the worst local SQNR and those whose
+error grows most under each corruption.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from reports.fmt import esc
+from reports.load import ReportInputError
+from reports.sections import table
+
+KIND = "robustaudit.forensics"
+
+
+def load_forensics(path: str | Path) -> dict[str, Any]:
+    """Read and check a forensics document (`audit precision -o FILE`); one-line ReportInputError otherwise."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ReportInputError(f"{path} is not a readable forensics document ({type(exc).__name__}); "
+                               "give the file 'audit precision -o' wrote") from None
+    ok = (isinstance(doc, dict) and doc.get("kind") == KIND and isinstance(doc.get("conditions"), list) and doc["conditions"]
+          and isinstance(doc.get("tensors"), list) and isinstance(doc.get("worst_local"), list)
+          and isinstance(doc.get("worst_growth"), dict))
+    if not ok:
+        raise ReportInputError(f"{path} is not a forensics document of 'audit precision' (kind {KIND})")
+    return doc
+
+
+def _db(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "—"
+    return "∞" if math.isinf(value) else f"{value:.1f}"
+
+
+def section(docs: list[dict[str, Any]], top: int = 8) -> str:
+    """The precision section for each forensics document (empty string when there is none)."""
+    parts = []
+    for i, doc in enumerate(docs):
+        rows = {r.get("tensor"): r for r in doc["tensors"] if isinstance(r, dict)}
+        conditions = [str(c) for c in doc["conditions"]]
+        base = conditions[0]
+        worst = [rows[t] for t in doc["worst_local"] if t in rows][:top]
+        body = [[esc(r.get("node")), esc(r.get("op_type")), esc(r.get("tensor")),
+                 *(f'<span class="num">{_db((r.get("local_db") or {}).get(c))}</span>' for c in conditions),
+                 f'<span class="num">{_db((r.get("accumulated_db") or {}).get(base))}</span>'] for r in worst]
+        head = ["layer", "op", "tensor", *(f"local SQNR {c} (dB)" for c in conditions), f"accumulated {base} (dB)"]
+        growth = []
+        for cond, ranked in doc["worst_growth"].items():
+            for t in [t for t in ranked if t in rows][:3]:
+                r = rows[t]
+                growth.append([esc(cond), esc(r.get("node")), esc(r.get("op_type")),
+                               f'<span class="num">{_db((r.get("growth_db") or {}).get(cond))}</span>'])
+        parts.append(
+            f'<section class="card precision" id="precision{i + 1}" data-check="precision"><h2>Precision: where INT8 loses</h2>'
+            f'<p class="muted">{esc(Path(str(doc.get("int8", "?"))).name)} against {esc(Path(str(doc.get("fp32", "?"))).name)}. '
+            "Local SQNR: the error quantising that tensor adds (lower is worse); accumulated: FP32 vs INT8 tensor. "
+            "SQNR is energy-weighted: an outlier channel shows at the layer that reads it.</p>"
+            + table(head, body, "precision-layers")
+            + ("<h3>Largest growth of local error under corruption</h3>"
+               + table(["condition", "layer", "op", "SQNR lost vs clean (dB)"], growth, "precision-growth") if growth else "")
+            + "</section>")
+    return "".join(parts)
