@@ -75,7 +75,13 @@ def layer_errors(fp32: str | Path, int8: str | Path, images_by_condition: dict[s
     if any(n.op_type == "QuantizeLinear" for n in f_graph.node):
         raise ModelError(f"{fp32} has QuantizeLinear nodes: give the FP32 model first, then the INT8 one")
     per_condition = {cond: _errors(fp32, int8, arrays, q_graph, f_graph) for cond, arrays in images_by_condition.items()}
-    return _document(fp32, int8, per_condition, _producers(q_graph, f_graph), images_by_condition)
+    return _document(fp32, int8, per_condition, _producers(q_graph, f_graph), images_by_condition, _node_inputs(f_graph))
+
+
+def _node_inputs(f_graph) -> dict[str, list[str]]:
+    """FP32 node name -> its input tensors (weights excluded): where a layer's incoming error is read."""
+    weights = {i.name for i in f_graph.initializer}
+    return {n.name: [i for i in n.input if i and i not in weights] for n in f_graph.node}
 
 
 def _errors(fp32, int8, arrays: list[np.ndarray], q_graph, f_graph) -> dict[str, dict[str, float]]:
@@ -128,30 +134,45 @@ def _producers(q_graph, f_graph) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _document(fp32, int8, per_condition: dict, producers: dict, images: dict) -> dict[str, Any]:
+def _document(fp32, int8, per_condition: dict, producers: dict, images: dict,
+              node_inputs: dict[str, list[str]] | None = None) -> dict[str, Any]:
     conditions = list(per_condition)
     names = [t for t in per_condition[conditions[0]] if all(t in e for e in per_condition.values())]
     rows = []
     for t in names:
         node, op = producers.get(t, ("?", "?"))
         local = {c: round(per_condition[c][t]["qdq_err"], 3) for c in conditions}
-        rows.append({"tensor": t, "node": node, "op_type": op, "local_db": local,
-                     "accumulated_db": {c: round(per_condition[c][t]["xmodel_err"], 3) for c in conditions},
+        accumulated = {c: round(per_condition[c][t]["xmodel_err"], 3) for c in conditions}
+        rows.append({"tensor": t, "node": node, "op_type": op, "local_db": local, "accumulated_db": accumulated,
+                     "added_db": {c: _added(per_condition[c], (node_inputs or {}).get(node, []), accumulated[c])
+                                  for c in conditions},
                      "growth_db": {c: round(local[conditions[0]] - local[c], 3) for c in conditions[1:]}})
     base = conditions[0]
     return {"kind": FORENSICS_KIND, "version": FORENSICS_VERSION, "fp32": str(fp32), "int8": str(int8),
             "conditions": conditions, "num_images": {c: len(v) for c, v in images.items()},
             "tensors": rows,
             "worst_local": [r["tensor"] for r in sorted(rows, key=lambda r: r["local_db"][base])],
+            "worst_added": [r["tensor"] for r in sorted(rows, key=lambda r: -(r["added_db"][base] or 0.0))],
             "worst_growth": {c: [r["tensor"] for r in sorted(rows, key=lambda r: -r["growth_db"][c])]
                              for c in conditions[1:]}}
 
 
-def worst_nodes(doc: dict[str, Any], k: int) -> list[str]:
-    """The compute nodes of the `k` tensors with the worst local error on the first condition (no duplicates)."""
+def _added(errors: dict, inputs: list[str], out_db: float) -> float | None:
+    """How much accumulated SQNR a layer loses between its inputs and its output (dB): the error the layer
+    adds, its own quantisation and the rounding of what it reads; None when no input is matched."""
+    seen = [errors[i]["xmodel_err"] for i in inputs if i in errors]
+    if not seen or not np.isfinite(out_db):
+        return None
+    base = min(min(seen), 120.0)  # an exact input (inf dB) counts as 120 dB: float32's own noise floor
+    return round(float(base - out_db), 3)
+
+
+def worst_nodes(doc: dict[str, Any], k: int, by: str = "local") -> list[str]:
+    """The compute nodes of the `k` tensors with the worst error on the first condition (no duplicates):
+    `by` local (the quantisation of the tensor itself) or added (the accumulated SQNR the layer loses)."""
     rows = {r["tensor"]: r for r in doc["tensors"]}
     seen: list[str] = []
-    for row in (rows[t] for t in doc["worst_local"]):
+    for row in (rows[t] for t in doc["worst_local" if by == "local" else "worst_added"]):
         if row["op_type"] != "Input" and row["node"] not in seen:
             seen.append(row["node"])
     return seen[:k]

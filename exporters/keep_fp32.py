@@ -78,7 +78,7 @@ def quantize_keeping(src: str | Path, dst: str | Path, spec: ModelSpec, calibrat
             from audit.forensics import layer_errors, worst_nodes
 
             forensics = layer_errors(src, plain, {"calibration": calibration_arrays(calibration, spec, limit)})
-            layers = worst_nodes(forensics, k)
+            layers = worst_nodes(forensics, k, by="added")
         kept = expand(src, plain, layers)
         to_int8(src, dst, spec, calibration, limit, exclude=tuple(kept))
         costs = {"fp32": cost(src, spec), "int8": cost(plain, spec), "int8_keep_fp32": cost(dst, spec)}

@@ -48,11 +48,14 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         rows = {r.get("tensor"): r for r in doc["tensors"] if isinstance(r, dict)}
         conditions = [str(c) for c in doc["conditions"]]
         base = conditions[0]
-        worst = [rows[t] for t in doc["worst_local"] if t in rows][:top]
+        ranking = doc.get("worst_added") if isinstance(doc.get("worst_added"), list) else doc["worst_local"]
+        worst = [rows[t] for t in ranking if t in rows][:top]
         body = [[esc(r.get("node")), esc(r.get("op_type")), esc(r.get("tensor")),
+                 *(f'<span class="num">{_db((r.get("added_db") or {}).get(c))}</span>' for c in conditions),
                  *(f'<span class="num">{_db((r.get("local_db") or {}).get(c))}</span>' for c in conditions),
                  f'<span class="num">{_db((r.get("accumulated_db") or {}).get(base))}</span>'] for r in worst]
-        head = ["layer", "op", "tensor", *(f"local SQNR {c} (dB)" for c in conditions), f"accumulated {base} (dB)"]
+        head = ["layer", "op", "tensor", *(f"SQNR lost across the layer, {c} (dB)" for c in conditions),
+                *(f"local SQNR {c} (dB)" for c in conditions), f"accumulated {base} (dB)"]
         growth = []
         for cond, ranked in doc["worst_growth"].items():
             for t in [t for t in ranked if t in rows][:3]:
@@ -62,7 +65,8 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         parts.append(
             f'<section class="card precision" id="precision{i + 1}" data-check="precision"><h2>Precision: where INT8 loses</h2>'
             f'<p class="muted">{esc(Path(str(doc.get("int8", "?"))).name)} against {esc(Path(str(doc.get("fp32", "?"))).name)}. '
-            "Local SQNR: the error quantising that tensor adds (lower is worse); accumulated: FP32 vs INT8 tensor. "
+            "Layers ranked by the accumulated SQNR they lose between their inputs and their output (higher is worse); "
+            "local SQNR: the error quantising that tensor adds (lower is worse); accumulated: FP32 vs INT8 tensor. "
             "SQNR is energy-weighted: an outlier channel shows at the layer that reads it.</p>"
             + table(head, body, "precision-layers")
             + ("<h3>Largest growth of local error under corruption</h3>"

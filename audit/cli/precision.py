@@ -47,7 +47,12 @@ def render(doc: dict, top: int) -> str:
     """The worst layers by local SQNR, then the largest growth per corruption, as plain text."""
     rows = {r["tensor"]: r for r in doc["tensors"]}
     base = doc["conditions"][0]
-    lines = [f"worst layers by local SQNR on {base} (dB; lower is worse):"]
+    lines = [f"layers that lose the most accumulated SQNR on {base} (dB lost between their inputs and output):"]
+    for t in doc.get("worst_added", [])[:top]:
+        r = rows[t]
+        if r["added_db"][base] is not None:
+            lines.append(f"  {r['node']} ({r['op_type']}) -> {t}: {r['added_db'][base]:.1f} dB lost")
+    lines.append(f"worst layers by local SQNR on {base} (dB; lower is worse):")
     for t in doc["worst_local"][:top]:
         r = rows[t]
         per = ", ".join(f"{c} {v:.1f}" for c, v in r["local_db"].items())
