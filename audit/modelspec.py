@@ -2,7 +2,8 @@
 
 robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
 dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
-`--model-config FILE` (YAML or JSON with the same keys). Keys:
+`--model-config FILE` (YAML or JSON with the same keys, or a timm model's `pretrained_cfg` dumped to
+JSON: see audit/pretrained_cfg.py). Keys:
 
 | key                | value                                                                        |
 |--------------------|------------------------------------------------------------------------------|
@@ -161,6 +162,10 @@ class ModelSpec:
             raise ConfigError(f"model config {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path} must be a mapping of keys to values")
+        from audit.pretrained_cfg import is_timm_cfg, merge_timm_cfg
+
+        if is_timm_cfg(data):  # a timm model's pretrained_cfg dumped to JSON
+            data = merge_timm_cfg(data, {f.name for f in fields(cls)})
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(

@@ -1,19 +1,37 @@
-"""Resolve what a model means: its own metadata, a --model-config file, flags, or a safe guess."""
+"""Resolve what a model means: its own metadata, a --model-config file, flags, or a guess.
+
+A guess reads the model's inputs and outputs; what it cannot read (a classifier's preprocessing) it
+takes from the benchmark's evaluation transform and lists under `provenance["defaulted"]`, so the
+results document says which values were assumed rather than read.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from audit.engines.base import Engine
+import numpy as np
+
+from audit.engines.base import Engine, TensorInfo
 from audit.errors import ConfigError, ModelError
-from audit.modelspec import ModelSpec
+from audit.modelspec import DEFAULT_CROP_PCT, ModelSpec
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# timm's and torchvision's ImageNet evaluation transform: shorter side to 256, centre 224 crop, bilinear
+IMAGENET_EVAL = {"resize": "center_crop", "crop_pct": DEFAULT_CROP_PCT, "interpolation": "bilinear",
+                 "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+# CIFAR-10(-C) models are evaluated on the 32x32 images as they are: no crop
+CIFAR_EVAL = {"resize": "fixed", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
 
 
 def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None = None,
-                 overrides: dict[str, Any] | None = None, class_names: list[str] | None = None) -> ModelSpec:
+                 overrides: dict[str, Any] | None = None, class_names: list[str] | None = None,
+                 benchmark: str | None = None) -> ModelSpec:
     """The ModelSpec for `engine`: metadata written by our exporter (flags win), else the config file,
-    else flags, else a guess from the model's outputs where it is unambiguous.
+    else flags, else a guess from the model's inputs and outputs where it is unambiguous.
+
+    `benchmark` (the --task name, e.g. cifar10) picks the evaluation transform a classifier guess
+    defaults to. `spec.provenance["spec_source"]` says where the spec came from.
 
     Example:
         >>> spec = resolve_spec(engine, "classification", overrides={"input_size": (32, 32)})  # doctest: +SKIP
@@ -23,14 +41,18 @@ def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None
     if "robustaudit" in meta:
         spec = ModelSpec.from_metadata(meta)
         spec = ModelSpec(**{**spec.__dict__, **overrides}) if overrides else spec
+        source = "robustaudit metadata" + (" + flags" if overrides else "")
     elif model_config is not None:
         spec = ModelSpec.from_file(model_config, **overrides)
+        source = spec.provenance.get("spec_source", "model config") + (" + flags" if overrides else "")
     else:
-        spec = _guess(engine, task_type, overrides)
+        spec = _guess(engine, task_type, overrides, benchmark)
+        source = spec.provenance["spec_source"]
     if spec.task != task_type:
         raise ConfigError(f"the model is a {spec.task} model but --task asks for {task_type}")
     if not spec.class_names and class_names:
         spec.class_names = list(class_names)
+    spec.provenance = {**spec.provenance, "spec_source": source}
     return spec
 
 
@@ -41,17 +63,45 @@ def _static_hw(engine: Engine) -> tuple[int, int] | None:
     return None
 
 
-def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> ModelSpec:
+def is_torchvision_detection(inputs: list[TensorInfo], outputs: list[TensorInfo]) -> bool:
+    """torchvision's detector export, named or not: one [3, H, W] image in; boxes float [K, 4],
+    labels int [K], scores float [K] and optionally masks float [K, 1, H, W] out, in any order."""
+    if len(inputs) != 1 or len(inputs[0].shape) != 3 or len(outputs) not in (3, 4):
+        return False
+    kinds = sorted(_kind(o) for o in outputs)
+    return kinds in (sorted(["boxes", "labels", "scores"]), sorted(["boxes", "labels", "scores", "masks"]))
+
+
+def _kind(info: TensorInfo) -> str:
+    floating = np.issubdtype(np.dtype(info.dtype), np.floating)
+    rank, last = len(info.shape), info.shape[-1] if info.shape else None
+    if rank == 2 and last == 4 and floating:
+        return "boxes"
+    if rank == 1:
+        return "scores" if floating else "labels"
+    if rank == 4 and floating and info.shape[1] == 1:
+        return "masks"
+    return "other"
+
+
+def _classifier_defaults(benchmark: str | None) -> dict[str, Any]:
+    return dict(CIFAR_EVAL if benchmark == "cifar10" else IMAGENET_EVAL)
+
+
+def _guess(engine: Engine, task_type: str, flags: dict[str, Any], benchmark: str | None = None) -> ModelSpec:
     outs = engine.outputs
     names = [o.name.lower() for o in outs]
     hw = flags.get("input_size") or _static_hw(engine)
     base: dict[str, Any] = {"task": task_type, "input_size": hw}
+    defaults: dict[str, Any] = {}
     if task_type == "classification" and len(outs) == 1 and len(outs[0].shape) == 2:
-        base.update(output_convention="classification_logits", resize="fixed")
+        base.update(output_convention="classification_logits")
+        defaults = _classifier_defaults(benchmark)
     elif task_type == "segmentation" and len(outs) == 1 and len(outs[0].shape) in (3, 4):
         conv = "segmentation_logits" if len(outs[0].shape) == 4 else "segmentation_labels"
         base.update(output_convention=conv, resize="fixed" if hw else "none")
-    elif task_type == "detection" and {"boxes", "labels", "scores"} <= set(names):
+    elif task_type == "detection" and ({"boxes", "labels", "scores"} <= set(names)
+                                       or is_torchvision_detection(engine.inputs, outs)):
         # torchvision detectors resize and normalise inside the graph: feed original [0, 1] pixels
         base.update(output_convention="torchvision_detection", resize="none", mean=(0, 0, 0), std=(1, 1, 1), input_size=None)
     elif task_type == "detection" and {"dets", "labels"} <= set(names):
@@ -63,10 +113,14 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any]) -> ModelSpec:
         raise ModelError(f"the model carries no robustaudit metadata and its outputs {shapes} do not identify a "
                          f"{task_type} convention; give --output-convention (see 'audit list conventions') or --model-config")
     base.update(flags)
-    if base.get("resize", "fixed") == "fixed" and base.get("input_size") is None:
+    defaulted = sorted(k for k in defaults if k not in flags)
+    base = {**{k: v for k, v in defaults.items() if k not in flags}, **base}
+    if base.get("resize", "fixed") in ("fixed", "center_crop") and base.get("input_size") is None:
         if base.get("output_convention") in ("classification_logits",):
             raise ModelError("the model's input size is dynamic: give --input-size H W")
         base["resize"] = "none"
+    base["provenance"] = {**base.get("provenance", {}), "spec_source": "guessed from the model's inputs and outputs"
+                          + (" + flags" if flags else ""), **({"defaulted": defaulted} if defaulted else {})}
     try:
         return ModelSpec(**base)
     except TypeError as exc:
