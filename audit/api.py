@@ -249,7 +249,8 @@ def _resolution(context: PrepareContext, spec) -> str:
 
 def _gives_masks(engine) -> bool:
     """Instance masks: an output named masks, or torchvision's unnamed [K, 1, H, W] mask output."""
-    return any(o.name.lower() == "masks" or (len(o.shape) == 4 and o.shape[1] == 1 and len(engine.inputs[0].shape) == 3)
+    image_only = len(engine.inputs[0].shape) == 3
+    return any(o.name.lower() == "masks" or (image_only and len(o.shape) == 4 and not (isinstance(o.shape[1], int) and o.shape[1] != 1))
                for o in engine.outputs)
 
 

@@ -102,9 +102,11 @@ def _by_structure(outputs: list[np.ndarray]) -> list[np.ndarray | None]:
 
 @CONVENTIONS.register("torchvision_detection")
 def _torchvision(outputs, metas, ctx, names):
-    wanted = ["boxes", "labels", "scores", "masks"]
-    named = all(w in [n.lower() for n in names] for w in wanted[:3])
-    boxes, labels, scores, masks = _by_name(outputs, names, wanted) if named else _by_structure(outputs)
+    # dtype and shape first: torchvision's RetinaNet / FCOS return boxes, scores, labels, so names
+    # copied from Faster R-CNN's order (boxes, labels, scores) label the wrong tensors
+    found = _by_structure(outputs)
+    boxes, labels, scores, masks = found if all(v is not None for v in found[:3]) else \
+        _by_name(outputs, names, ["boxes", "labels", "scores", "masks"])
     if boxes is None or labels is None or scores is None:
         raise ModelError(f"convention torchvision_detection expects outputs boxes, labels, scores[, masks]; the model has {names}")
     _rank(boxes, (2,), "boxes", "torchvision_detection [K, 4]")

@@ -79,7 +79,7 @@ def _kind(info: TensorInfo) -> str:
         return "boxes"
     if rank == 1:
         return "scores" if floating else "labels"
-    if rank == 4 and floating and info.shape[1] == 1:
+    if rank == 4 and floating and not (isinstance(info.shape[1], int) and info.shape[1] != 1):  # [K, 1, H, W]
         return "masks"
     return "other"
 
@@ -100,6 +100,7 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any], benchmark: str
     elif task_type == "segmentation" and len(outs) == 1 and len(outs[0].shape) in (3, 4):
         conv = "segmentation_logits" if len(outs[0].shape) == 4 else "segmentation_labels"
         base.update(output_convention=conv, resize="fixed" if hw else "none")
+        defaults = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}  # torchvision's and timm's statistics, assumed
     elif task_type == "detection" and ({"boxes", "labels", "scores"} <= set(names)
                                        or is_torchvision_detection(engine.inputs, outs)):
         # torchvision detectors resize and normalise inside the graph: feed original [0, 1] pixels
