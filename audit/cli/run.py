@@ -31,7 +31,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "tensorrt"]))
 @click.option("--fp16", is_flag=True, help="TensorRT provider: build FP16 engines.")
 @click.option("--trt-cache", default=None, help="TensorRT provider: engine cache folder.")
-@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models).")
+@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models), or a timm pretrained_cfg dumped to JSON.")
 @click.option("--input-size", nargs=2, type=int, default=None, help="Network input H W.")
 @click.option("--resize", type=click.Choice(["fixed", "keep_ratio", "letterbox", "center_crop", "none"]), default=None,
               help="center_crop: timm / torchvision classification eval (shorter side to input / crop-pct, centre crop).")
