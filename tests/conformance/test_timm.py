@@ -134,3 +134,26 @@ def test_timm_classifier_audits_with_no_model_flags(tmp_path):
     assert doc["model"]["metadata"]["resize"] == "center_crop"
     assert "crop_pct" in doc["model"]["spec_source"]["defaulted"]
     assert doc["summary"]["metrics"]["top1"]["cells"] == 1
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"input_size": [3, 224, 224], "crop_pct": 0.9, "crop_mode": "border"}, "crop_mode 'border'"),
+    ({"input_size": [3, 224, 224], "interpolation": "lanczos"}, "interpolation 'lanczos'"),
+    ({"input_size": [224], "crop_pct": 0.9}, "input_size must be"),
+])
+def test_unsupported_timm_cfg_is_one_line_error(tmp_path, cfg, message):
+    from audit.errors import ConfigError
+    from audit.modelspec import ModelSpec
+
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match=message):
+        ModelSpec.from_file(path)
+
+
+def test_center_crop_is_for_classifiers_only():
+    from audit.errors import ConfigError
+    from audit.modelspec import ModelSpec
+
+    with pytest.raises(ConfigError, match="classification models only"):
+        ModelSpec(task="segmentation", output_convention="segmentation_logits", input_size=(64, 64), resize="center_crop")

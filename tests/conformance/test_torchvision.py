@@ -4,9 +4,12 @@ model flags, equal the eager PyTorch model's predictions on the same images.
 
 Tolerances (stated, with the measured values in the comments):
 - detection: every PyTorch detection has an ONNX one with the same label, box corners within
-  BOX_ATOL pixels and score within SCORE_ATOL (measured: boxes <= 5e-3 px, scores <= 1.5e-4);
-- Mask R-CNN: the decoded binary masks agree with PyTorch's (probability >= 0.5) on >= MASK_AGREE of pixels (pairs from the box match);
-- segmentation: the decoded label map equals the argmax of PyTorch's logits on >= SEG_AGREE of pixels.
+  BOX_ATOL pixels and score within SCORE_ATOL (measured: boxes <= 4.9e-3 px, scores <= 1.4e-4,
+  both from Mask R-CNN; the other families <= 2.6e-3 px and 3.3e-5);
+- Mask R-CNN: the decoded binary masks agree with PyTorch's (probability >= 0.5) on >= MASK_AGREE of pixels
+  (pairs from the box match; measured 0.999994);
+- segmentation: the decoded label map equals the argmax of PyTorch's logits on >= SEG_AGREE of pixels
+  (measured 1.0 for FCN and DeepLabV3).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ torch = pytest.importorskip("torch")
 detection = pytest.importorskip("torchvision.models.detection")
 segmentation = pytest.importorskip("torchvision.models.segmentation")
 
-BOX_ATOL, SCORE_ATOL, MASK_AGREE, SEG_AGREE = 0.05, 1e-3, 0.995, 0.999
+BOX_ATOL, SCORE_ATOL, MASK_AGREE, SEG_AGREE = 0.05, 1e-3, 0.999, 0.999
 SIZES = [(120, 160), (150, 110)]  # non-square, both orientations
 SMALL = dict(weights=None, weights_backbone=None, num_classes=len(synthetic.SHAPES) + 1)
 RCNN = dict(min_size=128, max_size=160, box_score_thresh=0.0, box_detections_per_img=20)
