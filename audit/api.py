@@ -28,7 +28,7 @@ from audit.environment import environment
 from audit.errors import ConfigError
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, make_metric, metric_names
 from audit.metrics.robustness import bootstrap_ci, summarize
-from audit.runner import LocalExecutor, PrepareContext, all_cells, run_cells
+from audit.runner import CORRUPT_AT, LocalExecutor, PrepareContext, all_cells, default_corrupt_at, run_cells
 from audit.safety import prepare_out, write_error
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
@@ -71,6 +71,7 @@ class AuditConfig:
     ray_address: str | None = None
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
     max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.imageio's)
+    corrupt_at: str | None = None  # original or input (audit.runner.CORRUPT_AT); default per task
     report: bool = True
     progress: bool = True
 
@@ -117,7 +118,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "num_images": len(dataset),
                 "corruptions": corruptions, "severities": severities, "seed": config.seed, "profile": profile,
                 "limit": config.limit, "spec": spec.to_metadata(), "reference": config.reference_corruptions,
-                "label_mapping": {k: setup.label_mapping[k] for k in ("space", "table")}}
+                "label_mapping": {k: setup.label_mapping[k] for k in ("space", "table")},
+                "corrupt_at": setup.context.corrupt_at}
     store.check_manifest(manifest, config.resume)
 
     cells = all_cells(corruptions, severities)
@@ -162,6 +164,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
         "duration_s": round(time.time() - started, 2), "status": "complete",
         "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": model_hash,
                   "format": "tensorrt" if Path(config.model).suffix in (".engine", ".plan", ".trt") else "onnx",
+                  "spec_source": {"from": spec.provenance.get("spec_source", "unknown"),
+                                  "defaulted": list(spec.provenance.get("defaulted", []))},
                   "metadata": {**asdict(spec), "input_size": list(spec.input_size) if spec.input_size else None,
                                "mean": list(spec.mean), "std": list(spec.std)},
                   "label_mapping": setup.label_mapping},
@@ -171,7 +175,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
                    "precision": engine.info.precision, "batch_size": config.batch_size if adapter.batchable else 1,
                    "device": engine.info.device},
         "dataset": {**dataset.describe(), "limit": config.limit, "subset_seed": config.seed if config.limit else None},
-        "corruption": {"profile": profile, "resolution": "original image resolution, before resize and normalisation",
+        "corruption": {"profile": profile, "corrupt_at": context.corrupt_at, "resolution": _resolution(context, spec),
                        "source": "cifar-10-c npy" if dataset.prerendered() else
                        ("on-the-fly, imagecorruptions' own code" if config.reference_corruptions else "on-the-fly"),
                        "corruptions": corruptions, "severities": severities, "seed": config.seed},
@@ -221,11 +225,14 @@ def prepare(config: AuditConfig) -> Setup:
                            skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels).subset(config.limit, config.seed)
     engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
                          threads=config.threads)
-    spec = resolve_spec(engine, ttype, config.model_config, config.overrides)
+    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, benchmark=config.task)
     adapter = TaskAdapter(spec, engine)
     mapping = check_model(adapter, dataset, config.ignore_unmatched_labels)
     with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and _gives_masks(engine, spec)
-    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions)
+    corrupt_at = config.corrupt_at or default_corrupt_at(config.task)
+    if corrupt_at not in CORRUPT_AT:
+        raise ConfigError(f"unknown corrupt_at '{corrupt_at}'; valid: {', '.join(CORRUPT_AT)}")
+    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at)
     return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
                  mapping.describe(spec.class_names, DatasetLabels.of(dataset)))
 
@@ -241,10 +248,22 @@ def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellS
                      with_masks=setup.with_masks, on_images=on_images)
 
 
+def _resolution(context: PrepareContext, spec) -> str:
+    """Where the images were corrupted, in words, for the results document."""
+    if context.corrupt_at == "original" or spec.resize == "none":
+        where = "original image resolution, before resize and normalisation"
+    else:
+        size = "x".join(map(str, spec.input_size)) if spec.input_size else "the network input size"
+        where = f"network input geometry ({spec.resize} to {size}), after resize, before normalisation"
+    return where + ("; pre-rendered files as published" if context.dataset.prerendered() else "")
+
+
 def _gives_masks(engine, spec) -> bool:
     """Whether the model's detections carry instance masks: an output named "masks" (torchvision,
-    mmdeploy) or YOLO mask prototypes (a rank-4 output beside the detections)."""
-    if any(o.name.lower() == "masks" for o in engine.outputs):
+    mmdeploy), torchvision's unnamed [K, 1, H, W] mask output, or YOLO mask prototypes."""
+    image_only = len(engine.inputs[0].shape) == 3
+    if any(o.name.lower() == "masks" or (image_only and len(o.shape) == 4 and not (isinstance(o.shape[1], int) and o.shape[1] != 1))
+           for o in engine.outputs):
         return True
     prototypes = any(len(o.shape) == 4 for o in engine.outputs)
     return spec.output_convention == "yolov8_seg" or (spec.output_convention == "yolo_end2end" and prototypes)

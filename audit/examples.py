@@ -12,10 +12,9 @@ import cv2
 import numpy as np
 
 from audit.imageio import write_image
+from audit.runner import PrepareContext, cell_input
 from audit.safety import atomic_write
-from audit.runner import PrepareContext, load_cell_image
 from audit.tasks.adapter import TaskAdapter
-from audit.tasks.preprocess import preprocess
 from audit.tasks.types import Detections
 
 THUMB = 256
@@ -46,8 +45,7 @@ def write_examples(out: Path, context: PrepareContext, adapter: TaskAdapter, cel
     for index in picks:
         gt = _ground_truth(ds, index)
         for corruption, severity in cells:
-            image = load_cell_image(context, index, corruption, severity)
-            x, meta = preprocess(image, context.spec)
+            image, x, meta = cell_input(context, index, corruption, severity)
             pred = adapter.infer([x], [meta])[0]
             scale = THUMB / max(image.shape[:2])
             th, tw = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))

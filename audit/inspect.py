@@ -37,7 +37,7 @@ def inspect_model(model: str | Path, task: str | None = None, data: str | Path |
     engine = open_engine(str(model), provider="cpu")
     meta = engine.metadata()
     ttype = task_type(task) if task else _task_from_metadata(meta)
-    spec = resolve_spec(engine, ttype, model_config, overrides or {})
+    spec = resolve_spec(engine, ttype, model_config, overrides or {}, benchmark=task)
     report: dict[str, Any] = {
         "model": str(model),
         "inputs": [_tensor(t) for t in engine.inputs],

@@ -2,7 +2,8 @@
 
 robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
 dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
-`--model-config FILE` (YAML or JSON with the same keys). Keys:
+`--model-config FILE` (YAML or JSON with the same keys, or a timm model's `pretrained_cfg` dumped to
+JSON: see audit/pretrained_cfg.py). Keys:
 
 | key                | value                                                                        |
 |--------------------|------------------------------------------------------------------------------|
@@ -10,7 +11,9 @@ dicts JSON-encoded). Foreign models have none: the same fields come from CLI fla
 | task               | classification, detection, segmentation                                      |
 | output_convention  | see OUTPUT_CONVENTIONS                                                       |
 | input_size         | [H, W] the network input (fixed resize) or the resize target                 |
-| resize             | fixed (to input_size), keep_ratio (shorter side to min_size, longer <= max_size), letterbox (YOLO), none |
+| resize             | fixed (to input_size), keep_ratio (shorter side to min_size, longer <= max_size), letterbox (YOLO), center_crop (timm / torchvision eval: shorter side to floor(input / crop_pct), then the centre input_size), none |
+| crop_pct           | center_crop: the fraction of the resized image kept (timm default 0.875 = 224 / 256)  |
+| interpolation      | bilinear, bicubic or nearest (every resize policy; default bilinear)         |
 | min_size, max_size | for keep_ratio                                                               |
 | mean, std          | per channel, on [0, 1] pixels (torchvision detectors normalise inside: 0 / 1)|
 | channel_order      | RGB or BGR                                                                   |
@@ -46,7 +49,9 @@ OUTPUT_CONVENTIONS = {
     "segmentation_logits": "segmentation: [N, C, H, W] logits",
     "segmentation_labels": "segmentation: [N, H, W] (or [N,1,H,W]) label map",
 }
-RESIZE_POLICIES = ("fixed", "keep_ratio", "letterbox", "none")
+RESIZE_POLICIES = ("fixed", "keep_ratio", "letterbox", "center_crop", "none")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+DEFAULT_CROP_PCT = 0.875  # timm and torchvision ImageNet evaluation: resize to 256, crop 224
 # How a model's label k maps to the dataset's categories (audit/tasks/labels.py resolves it):
 LABEL_SPACES = {
     "index": "label k is the k-th class of the model's class list (the dataset's k-th category by id)",
@@ -73,6 +78,8 @@ class ModelSpec:
     output_convention: str
     input_size: tuple[int, int] | None = None
     resize: str = "fixed"
+    crop_pct: float = DEFAULT_CROP_PCT
+    interpolation: str = "bilinear"
     min_size: int | None = None
     max_size: int | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -102,7 +109,14 @@ class ModelSpec:
             )
         if self.resize not in RESIZE_POLICIES:
             raise ConfigError(f"unknown resize policy '{self.resize}'; valid: {', '.join(RESIZE_POLICIES)}")
-        if self.resize in ("fixed", "letterbox") and self.input_size is None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ConfigError(f"unknown interpolation '{self.interpolation}'; valid: {', '.join(INTERPOLATIONS)}")
+        if not 0 < float(self.crop_pct) <= 1:
+            raise ConfigError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+        self.crop_pct = float(self.crop_pct)
+        if self.resize == "center_crop" and self.task != "classification":
+            raise ConfigError("resize policy 'center_crop' crops the image border away: classification models only")
+        if self.resize in ("fixed", "letterbox", "center_crop") and self.input_size is None:
             raise ConfigError(f"resize policy '{self.resize}' needs an input size (--input-size H W)")
         if self.resize == "keep_ratio" and (self.min_size is None or self.max_size is None):
             raise ConfigError("resize policy 'keep_ratio' needs min_size and max_size")
@@ -167,7 +181,7 @@ class ModelSpec:
             if key not in known:
                 continue
             try:
-                values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index") else raw
+                values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index", "crop_pct") else raw
             except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
                 raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
         return cls(**values)
@@ -189,6 +203,10 @@ class ModelSpec:
             raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"model config {path} must be a mapping of keys to values")
+        from audit.pretrained_cfg import is_timm_cfg, merge_timm_cfg
+
+        if is_timm_cfg(data):  # a timm model's pretrained_cfg dumped to JSON
+            data = merge_timm_cfg(data, {f.name for f in fields(cls)})
         valid = [f.name for f in fields(cls) if f.name not in _NOT_STORED]
         unknown = set(data) - set(valid)
         if unknown:

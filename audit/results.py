@@ -5,6 +5,8 @@ major version of `schema_version`.
 
 Changelog of `schema_version`:
 - 1.0: first version.
+- 1.1: `corruption.corrupt_at` (original / input) and `model.spec_source` (where the ModelSpec came
+  from, which keys were assumed); both optional, so 1.0 documents stay valid.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 

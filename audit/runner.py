@@ -1,7 +1,8 @@
 """The audit pipeline: corruption workers -> batches -> engine -> metrics -> cell store.
 
 Work is cut into `CellJob`s (a batch of images of one cell: clean, or one corruption at one
-severity). Worker processes load, corrupt (at the original resolution) and preprocess the next jobs
+severity). Worker processes load, corrupt (at the original resolution, or at the network input
+geometry with `corrupt_at="input"`: see CORRUPT_AT) and preprocess the next jobs
 while the engine runs in the main process; finished cells are evaluated and saved in a background
 thread while the next cell runs. Everything is seeded per (seed, image id, corruption, severity),
 so the numbers do not depend on workers, batch size or order.
@@ -26,9 +27,20 @@ from audit.errors import RobustAuditError
 from audit.metrics import make_metric
 from audit.modelspec import ModelSpec
 from audit.tasks.adapter import TaskAdapter
-from audit.tasks.preprocess import preprocess
+from audit.tasks.preprocess import map_to_original, normalise, preprocess, to_input_geometry
 
 Cell = tuple[str, int]
+CORRUPT_AT = {
+    "original": "the full original image, then resize and normalisation (COCO-C, Cityscapes-C, CIFAR-10-C)",
+    "input": "the image at the network input geometry (resized / cropped, uint8), then normalisation "
+             "(ImageNet-C: the 224x224 centre crop)",
+}
+
+
+def default_corrupt_at(task: str) -> str:
+    """Where the benchmark behind `--task` corrupted its images: ImageNet-C corrupted the centre crop
+    the network sees; CIFAR-10-C, COCO-C and the segmentation benchmarks the whole image."""
+    return "input" if task == "classification" else "original"
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class PrepareContext:
     seed: int
     profile: str
     reference: bool = False  # imagecorruptions' own code path instead of our kernels
+    corrupt_at: str = "original"  # see CORRUPT_AT
 
 
 _CONTEXT: PrepareContext | None = None
@@ -70,12 +83,26 @@ def load_cell_image(ctx: PrepareContext, index: int, corruption: str, severity: 
                    profile=ctx.profile, reference=ctx.reference)
 
 
+def cell_input(ctx: PrepareContext, index: int, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Image `index` in a cell as the network input: (the corrupted image at the original size, the
+    network input, its meta). Corrupted before the resize, or after it with `corrupt_at="input"`."""
+    if ctx.corrupt_at == "original" or corruption == "clean" or (corruption, severity) in ctx.dataset.prerendered():
+        image = load_cell_image(ctx, index, corruption, severity)
+        x, meta = preprocess(image, ctx.spec)
+        return image, x, meta
+    resized, meta = to_input_geometry(ctx.dataset.load_image(index), ctx.spec)
+    resized = corrupt(resized, corruption, severity, seed=ctx.seed, image_id=ctx.dataset.image_id(index),
+                      profile=ctx.profile, reference=ctx.reference)
+    shown = resized if ctx.spec.resize == "center_crop" else map_to_original(resized, meta, nearest=False)
+    return shown, normalise(resized, ctx.spec), meta
+
+
 def prepare(job: CellJob, ctx: PrepareContext | None = None) -> tuple[CellJob, list[np.ndarray], list[dict]]:
     """Load, corrupt and preprocess the images of a job (runs in a worker process)."""
     ctx = ctx or _CONTEXT
     arrays, metas = [], []
     for index in job.indices:
-        x, meta = preprocess(load_cell_image(ctx, index, job.corruption, job.severity), ctx.spec)
+        _, x, meta = cell_input(ctx, index, job.corruption, job.severity)
         arrays.append(x)
         metas.append(meta)
     return job, arrays, metas

@@ -107,9 +107,25 @@ def from_name(name: str, *, weights: str | None, num_classes: int | None, input_
         coco_layout = (num_classes or 91) == 91
         spec_kw.update(resize="none", mean=(0, 0, 0), std=(1, 1, 1),
                        label_space="category-id" if coco_layout else "index+background")
+    elif kind == "timm":
+        spec_kw.update(timm_eval_spec(model, input_size))
+    elif task == "classification":  # torchvision's ImageClassification: shorter side 256, centre 224, bilinear
+        spec_kw.update(resize="center_crop", input_size=tuple(input_size or (224, 224)), crop_pct=224 / 256,
+                       interpolation="bilinear", mean=IMAGENET_MEAN, std=IMAGENET_STD)
     else:
         spec_kw.update(resize="fixed", input_size=tuple(input_size or (224, 224)), mean=IMAGENET_MEAN, std=IMAGENET_STD)
     return Source(model.eval(), ModelSpec(**spec_kw))
+
+
+def timm_eval_spec(model, input_size: tuple[int, int] | None) -> dict[str, Any]:
+    """ModelSpec keys for timm's evaluation transform of `model` (its pretrained_cfg); --input-size wins."""
+    from audit.pretrained_cfg import spec_keys_from_timm
+
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    keys = spec_keys_from_timm({k: cfg.get(k) for k in ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")})
+    keys.pop("provenance", None)
+    keys["input_size"] = tuple(input_size or keys.get("input_size") or (224, 224))
+    return keys
 
 
 class _SegmentationOut:

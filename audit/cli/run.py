@@ -31,9 +31,16 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "tensorrt"]))
 @click.option("--fp16", is_flag=True, help="TensorRT provider: build FP16 engines.")
 @click.option("--trt-cache", default=None, help="TensorRT provider: engine cache folder.")
-@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models).")
+@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models), or a timm pretrained_cfg dumped to JSON.")
 @click.option("--input-size", nargs=2, type=int, default=None, help="Network input H W.")
-@click.option("--resize", type=click.Choice(["fixed", "keep_ratio", "letterbox", "none"]), default=None)
+@click.option("--resize", type=click.Choice(["fixed", "keep_ratio", "letterbox", "center_crop", "none"]), default=None,
+              help="center_crop: timm / torchvision classification eval (shorter side to input / crop-pct, centre crop).")
+@click.option("--crop-pct", default=None, type=click.FloatRange(0, 1, min_open=True), help="center_crop: kept fraction [default: 0.875].")
+@click.option("--interpolation", type=click.Choice(["bilinear", "bicubic", "nearest"]), default=None,
+              help="Resize filter [default: bilinear].")
+@click.option("--corrupt-at", type=click.Choice(["original", "input"]), default=None,
+              help="Corrupt the full original image, or the image at the network input geometry "
+                   "[default: input for classification (ImageNet-C), original otherwise (COCO-C, CIFAR-10-C)].")
 @click.option("--mean", nargs=3, type=float, default=None, help="Per-channel mean on [0, 1] pixels.")
 @click.option("--std", nargs=3, type=float, default=None, help="Per-channel std on [0, 1] pixels.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR"]), default=None)
@@ -58,9 +65,10 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
-        limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, mean, std,
-        channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples,
-        executor, ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
+        limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, crop_pct, interpolation,
+        corrupt_at, mean, std, channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes,
+        ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor, ray_address, reference_corruptions,
+        max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
     Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
@@ -74,7 +82,8 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
     from audit.cli.render import print_summary
     from audit.errors import GateFailed
 
-    overrides = {"input_size": input_size or None, "resize": resize, "mean": mean or None, "std": std or None,
+    overrides = {"input_size": input_size or None, "resize": resize, "crop_pct": crop_pct,
+                 "interpolation": interpolation, "mean": mean or None, "std": std or None,
                  "channel_order": channel_order, "output_convention": output_convention, "label_space": label_space}
     config = AuditConfig(model=model, task=task, data=data, out=out, annotations=annotations, images=images,
                          corruptions=corruptions, severities=parse_int_list(severities, "--severities"), profile=profile,
@@ -84,8 +93,8 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
                          ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes,
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
-                         reference_corruptions=reference_corruptions, executor=executor, ray_address=ray_address,
-                         max_image_pixels=max_image_pixels)
+                         reference_corruptions=reference_corruptions, corrupt_at=corrupt_at, executor=executor,
+                         ray_address=ray_address, max_image_pixels=max_image_pixels)
     result = run_audit(config)
     print_summary(result.document, str(result.out))
     if result.verdict["status"] == "fail":

@@ -90,9 +90,28 @@ def _by_name(outputs: list[np.ndarray], names: list[str], wanted: list[str]) -> 
     return [outputs[i] if i < len(outputs) else None for i in range(len(wanted))]
 
 
+def _by_structure(outputs: list[np.ndarray]) -> list[np.ndarray | None]:
+    """torchvision detection outputs told apart by dtype and shape (exports often leave them unnamed):
+    boxes float [K, 4], labels integer [K], scores float [K], masks float [K, 1, H, W]."""
+    found: dict[str, np.ndarray] = {}
+    for out in outputs:
+        floating = np.issubdtype(out.dtype, np.floating)
+        kind = ("boxes" if out.ndim == 2 and out.shape[1] == 4 and floating else
+                "scores" if out.ndim == 1 and floating else "labels" if out.ndim == 1 else
+                "masks" if out.ndim == 4 and floating else None)
+        if kind is None or kind in found:
+            return [None] * 4
+        found[kind] = out
+    return [found.get(k) for k in ("boxes", "labels", "scores", "masks")]
+
+
 @CONVENTIONS.register("torchvision_detection")
 def _torchvision(outputs, metas, ctx, names):
-    boxes, labels, scores, masks = _by_name(outputs, names, ["boxes", "labels", "scores", "masks"])
+    # dtype and shape first: torchvision's RetinaNet / FCOS return boxes, scores, labels, so names
+    # copied from Faster R-CNN's order (boxes, labels, scores) label the wrong tensors
+    found = _by_structure(outputs)
+    boxes, labels, scores, masks = found if all(v is not None for v in found[:3]) else \
+        _by_name(outputs, names, ["boxes", "labels", "scores", "masks"])
     if boxes is None or labels is None or scores is None:
         raise ModelError(f"convention torchvision_detection expects outputs boxes, labels, scores[, masks]; the model has {names}")
     _rank(boxes, (2,), "boxes", "torchvision_detection [K, 4]")

@@ -4,16 +4,22 @@ needed to map predictions back to the original image. Pure and picklable: runs i
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from audit.modelspec import ModelSpec
 
 LETTERBOX_FILL = 114  # Ultralytics' grey
+_CV2_INTERP = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
+_PIL_INTERP = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+               "nearest": Image.Resampling.NEAREST}
 
 
 def preprocess(image: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, dict]:
-    """Resize (bilinear, OpenCV) per `spec.resize`, scale to [0, 1], normalise, HWC -> CHW.
+    """Resize per `spec.resize` (`to_input_geometry`), then scale, normalise, HWC -> CHW (`normalise`).
 
     Example:
         >>> spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(32, 32))
@@ -21,18 +27,32 @@ def preprocess(image: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, dict]:
         >>> x.shape, meta["orig"]
         ((3, 32, 32), (64, 48))
     """
+    resized, meta = to_input_geometry(image, spec)
+    return normalise(resized, spec), meta
+
+
+def to_input_geometry(image: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, dict]:
+    """The uint8 RGB image at the network input geometry (resized, padded or cropped) and its meta.
+
+    This is where `--corrupt-at input` corrupts: after the resize, before normalisation.
+
+    Example:
+        >>> spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(224, 224),
+        ...                  resize="center_crop")
+        >>> to_input_geometry(np.zeros((300, 400, 3), np.uint8), spec)[0].shape
+        (224, 224, 3)
+    """
     h, w = image.shape[:2]
-    if spec.channel_order == "BGR":
-        image = image[..., ::-1]
     top = left = 0
+    interp = _CV2_INTERP[spec.interpolation]
     if spec.resize == "fixed":
         th, tw = spec.input_size
-        resized = cv2.resize(image, (tw, th), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(image, (tw, th), interpolation=interp)
         scale = (th / h, tw / w)
     elif spec.resize == "keep_ratio":
         s = min(spec.min_size / min(h, w), spec.max_size / max(h, w))
         nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
-        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(image, (nw, nh), interpolation=interp)
         scale = (nh / h, nw / w)
     elif spec.resize == "letterbox":
         th, tw = spec.input_size
@@ -40,14 +60,64 @@ def preprocess(image: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, dict]:
         nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
         top, left = (th - nh) // 2, (tw - nw) // 2
         resized = np.full((th, tw, 3), LETTERBOX_FILL, np.uint8)
-        resized[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        resized[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
         scale = (nh / h, nw / w)
+    elif spec.resize == "center_crop":
+        resized, scale, (top, left) = center_crop(image, spec.input_size, spec.crop_pct, spec.interpolation)
     else:
         resized, scale = image, (1.0, 1.0)
+    meta = {"orig": (h, w), "scale": scale, "pad": (top, left), "input": tuple(resized.shape[:2])}
+    return resized, meta
+
+
+def normalise(resized: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """uint8 RGB HxWx3 at the input geometry -> float32 CHW: channel order, [0, 1], (x - mean) / std."""
+    if spec.channel_order == "BGR":
+        resized = resized[..., ::-1]
     x = resized.astype(np.float32) / np.float32(255)
     x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    meta = {"orig": (h, w), "scale": scale, "pad": (top, left), "input": tuple(resized.shape[:2])}
-    return np.ascontiguousarray(x.transpose(2, 0, 1)), meta
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def center_crop_resize_size(h: int, w: int, input_size: tuple[int, int], crop_pct: float) -> tuple[int, int]:
+    """The (H, W) timm's eval transform resizes to before its centre crop (torchvision's for crop_pct 224/256).
+
+    A square target: shorter side to floor(side / crop_pct), the longer side truncated as torchvision's
+    Resize does; a non-square target: timm's ResizeKeepRatio (the smaller ratio, rounded).
+
+    Example:
+        >>> center_crop_resize_size(375, 500, (224, 224), 0.875)
+        (256, 341)
+    """
+    sh, sw = (math.floor(v / crop_pct) for v in input_size)
+    if sh == sw:
+        short, long = min(h, w), max(h, w)
+        new_short, new_long = sh, int(sh * long / short)
+        return (new_long, new_short) if w <= h else (new_short, new_long)
+    ratio = min(h / sh, w / sw)
+    return round(h / ratio), round(w / ratio)
+
+
+def center_crop(image: np.ndarray, input_size: tuple[int, int], crop_pct: float,
+                interpolation: str) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    """timm / torchvision classification eval geometry on a uint8 image: resize, then the centre crop.
+
+    Resizes with PIL, as both frameworks do on the PIL images of their evaluation loaders (PIL
+    filters antialias when shrinking; OpenCV's do not). Returns the crop, the (y, x) scale of the
+    resize and the (top, left) offset of the original image in the crop (negative: cropped away).
+    """
+    h, w = image.shape[:2]
+    nh, nw = center_crop_resize_size(h, w, input_size, crop_pct)
+    resized = image if (nh, nw) == (h, w) else np.asarray(
+        Image.fromarray(np.ascontiguousarray(image)).resize((nw, nh), _PIL_INTERP[interpolation]))
+    th, tw = input_size
+    pad_h, pad_w = max(th - nh, 0), max(tw - nw, 0)
+    if pad_h or pad_w:  # torchvision's CenterCrop pads a too-small image with zeros
+        resized = np.pad(resized, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
+    ph, pw = resized.shape[:2]
+    top, left = int(round((ph - th) / 2.0)), int(round((pw - tw) / 2.0))
+    crop = np.ascontiguousarray(resized[top:top + th, left:left + tw])
+    return crop, (nh / h, nw / w), (pad_h // 2 - top, pad_w // 2 - left)
 
 
 def boxes_to_original(boxes: np.ndarray, meta: dict) -> np.ndarray:

@@ -93,7 +93,8 @@ def test_broken_export_is_caught_and_leaves_no_file(tmp_path, monkeypatch):
         return real(Shuffled(model), spec, out, **kw)
 
     monkeypatch.setattr(api, "export_onnx", broken)
-    with pytest.raises(ExportError, match="disagrees with PyTorch: logit_abs .* at 224x224"):
+    # the export size is the model's own pretrained_cfg input_size (test_resnet: 160x160)
+    with pytest.raises(ExportError, match="disagrees with PyTorch: logit_abs .* at 160x160"):
         export_model("timm:test_resnet", tmp_path / "bad.onnx", num_classes=7)
     assert not (tmp_path / "bad.onnx").exists()
 
