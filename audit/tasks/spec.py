@@ -24,6 +24,14 @@ IMAGENET_EVAL = {"resize": "center_crop", "crop_pct": DEFAULT_CROP_PCT, "interpo
                  "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
 # CIFAR-10(-C) models are evaluated on the 32x32 images as they are: no crop
 CIFAR_EVAL = {"resize": "fixed", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+# what a convention named with --output-convention implies for the input, when the outputs did not say it:
+# torchvision detectors resize and normalise inside the graph; Ultralytics models take [0, 1] pixels
+_RAW_PIXELS = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+CONVENTION_INPUT: dict[str, dict[str, Any]] = {
+    "torchvision_detection": {"resize": "none", "input_size": None, **_RAW_PIXELS},
+    **{c: {"resize": "letterbox", **_RAW_PIXELS} for c in ("yolov8", "yolov8_seg", "yolo_end2end")},
+    **{c: {"resize": "fixed", **_RAW_PIXELS} for c in ("rtdetr", "rtdetr_scores")},
+}
 
 
 def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None = None,
@@ -139,6 +147,11 @@ def _guess(engine: Engine, task_type: str, flags: dict[str, Any], benchmark: str
         shapes = {o.name: list(o.shape) for o in outs}
         raise ModelError(f"the model carries no robustaudit metadata and its outputs {shapes} do not identify a "
                          f"{task_type} convention; give --output-convention (see 'audit list conventions') or --model-config")
+    flagged = flags.get("output_convention")
+    if flagged and flagged != base.get("output_convention"):
+        # the flag names the convention: its input contract replaces whatever the outputs suggested
+        base = {"task": task_type, "input_size": hw, "output_convention": flagged}
+        defaults = dict(CONVENTION_INPUT.get(flagged, {}))
     inferred = set(base) - {"task"} - ({"input_size"} if base.get("input_size") is None else set())
     base.update(flags)
     defaulted = sorted(k for k in defaults if k not in flags)

@@ -113,3 +113,26 @@ def test_names_map_by_name_and_unmatched_names_are_an_error_or_listed(tmp_path):
     assert [r["category_id"] for r in mapping["table"]] == [1, 18, None]
     assert mapping["unmatched_model"] == ["space_ship"] and len(mapping["unmatched_dataset"]) == len(cats) - 2
     assert doc["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
+
+
+def test_a_flagged_convention_brings_its_input_contract(tmp_path):
+    """--output-convention torchvision_detection on a model whose outputs did not identify it: the graph
+    normalises inside, so robustaudit feeds raw [0, 1] pixels, and says it assumed so."""
+    import onnx
+
+    model = constant_detector(tmp_path / "det.onnx", BOXES[:1], [1], [0.9])
+    proto = onnx.load(str(model))
+    for out, name in zip(proto.graph.output, ("a", "b", "c")):  # other names ...
+        for node in proto.graph.node:
+            node.output[:] = [name if o == out.name else o for o in node.output]
+        out.name = name
+    # ... and a fourth, unrelated output: the outputs no longer identify torchvision's layout
+    proto.graph.node.append(onnx.helper.make_node("Shape", ["b"], ["extra"]))
+    proto.graph.output.append(onnx.helper.make_tensor_value_info("extra", onnx.TensorProto.INT64, [1]))
+    onnx.save(proto, str(model))
+    from audit.engines.base import open_engine
+    from audit.tasks.spec import resolve_spec
+
+    spec = resolve_spec(open_engine(str(model)), "detection", overrides={"output_convention": "torchvision_detection"})
+    assert (spec.resize, spec.mean, spec.std) == ("none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert spec.origins["mean"] == "assumed" and spec.origins["output_convention"] == "flag"
