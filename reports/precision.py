@@ -50,12 +50,11 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         base = conditions[0]
         ranking = doc.get("worst_added") if isinstance(doc.get("worst_added"), list) else doc["worst_local"]
         worst = [rows[t] for t in ranking if t in rows][:top]
-        body = [[esc(r.get("node")), esc(r.get("op_type")), esc(r.get("tensor")),
-                 *(f'<span class="num">{_db((r.get("added_db") or {}).get(c))}</span>' for c in conditions),
-                 *(f'<span class="num">{_db((r.get("local_db") or {}).get(c))}</span>' for c in conditions),
-                 f'<span class="num">{_db((r.get("accumulated_db") or {}).get(base))}</span>'] for r in worst]
-        head = ["layer", "op", "tensor", *(f"SQNR lost across the layer, {c} (dB)" for c in conditions),
-                *(f"local SQNR {c} (dB)" for c in conditions), f"accumulated {base} (dB)"]
+        body = [[f'<span title="{esc(r.get("tensor"))}">{esc(r.get("node"))}</span>', esc(r.get("op_type")),
+                 *(f'<span class="num">{_db((r.get("added_db") or {}).get(c))} '
+                   f'<span class="muted">({_db((r.get("local_db") or {}).get(c))})</span></span>' for c in conditions)]
+                for r in worst]
+        head = ["layer", "op", *(f"{c}: dB lost (local SQNR)" for c in conditions)]
         growth = []
         for cond, ranked in doc["worst_growth"].items():
             for t in [t for t in ranked if t in rows][:3]:
@@ -65,8 +64,8 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         parts.append(
             f'<section class="card precision" id="precision{i + 1}" data-check="precision"><h2>Precision: where INT8 loses</h2>'
             f'<p class="muted">{esc(Path(str(doc.get("int8", "?"))).name)} against {esc(Path(str(doc.get("fp32", "?"))).name)}. '
-            "Layers ranked by the accumulated SQNR they lose between their inputs and their output (higher is worse); "
-            "local SQNR: the error quantising that tensor adds (lower is worse); accumulated: FP32 vs INT8 tensor. "
+            "Layers ranked by the FP32-vs-INT8 SQNR they lose between their inputs and their output (dB lost, higher "
+            "is worse); in brackets the local SQNR, the error quantising the layer's output adds (lower is worse). "
             "SQNR is energy-weighted: an outlier channel shows at the layer that reads it.</p>"
             + table(head, body, "precision-layers")
             + ("<h3>Largest growth of local error under corruption</h3>"
