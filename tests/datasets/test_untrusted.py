@@ -186,3 +186,17 @@ def test_a_png_text_chunk_bomb_is_one_line(tmp_path):
     with pytest.raises(DatasetError, match="Decompressed") as err:
         read_image(bomb)
     _one_line(err)
+
+
+def test_pipes_and_devices_in_place_of_files_are_refused_without_blocking(tmp_path):
+    root = synthetic.write_cifar10(tmp_path / "c", n_train=2, n_test=4)
+    (root / "test_batch").unlink()
+    os.mkfifo(root / "test_batch")  # a read would block forever
+    with pytest.raises(DatasetError, match="not a regular file"):
+        open_dataset("cifar10", root.parent)
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(DatasetError, match="not a regular file"):
+        read_image(tmp_path / "pipe.png")
+    assert image_ok(tmp_path / "pipe.png") == "not a regular file"
+    with pytest.raises(DatasetError, match="not a regular file"):
+        read_image("/dev/zero")
