@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from audit.errors import DatasetError
-from audit.safety import atomic_write
+from audit.safety import atomic_write, check_regular_file
 
 # suffix -> (Pillow format, save options). PNG and other lossless formats stay lossless.
 _FORMATS = {
@@ -50,6 +50,7 @@ def open_image(path: str | Path, max_pixels: int | None = None, what: str = "ima
     limit = int(max_pixels or DEFAULT_MAX_IMAGE_PIXELS)
     if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit  # Pillow's own bomb check must not refuse what the user allowed
+    check_regular_file(path, what)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -103,8 +104,8 @@ def image_ok(path: str | Path, max_pixels: int | None = None) -> str | None:
         return None
     except FileNotFoundError:
         return "missing"
-    except DatasetError:
-        return "too many pixels (see --max-image-pixels)"
+    except DatasetError as exc:
+        return "too many pixels (see --max-image-pixels)" if "--max-image-pixels" in str(exc) else "not a regular file"
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "bad image"
         return f"unreadable ({exc.__class__.__name__})"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -74,6 +75,14 @@ def check_inside(root: str | Path, path: str | Path, what: str, shown: object | 
                            f"data may only name files below their folder") from None
     except OSError as exc:  # a symlink loop, a name too long
         raise DatasetError(f"{what} {str(shown if shown is not None else path)[:120]!r} cannot be resolved ({exc.strerror})") from None
+
+
+def check_regular_file(path: str | Path, what: str) -> None:
+    """`DatasetError` if `path` exists but is not a regular file (a FIFO would block a read forever, a
+    device never ends); a missing file raises `FileNotFoundError` for the caller's own message."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise DatasetError(f"{what} {path} is not a regular file (a folder, a pipe or a device); give a file")
 
 
 def output_path(out: str | Path, *parts: str) -> Path:

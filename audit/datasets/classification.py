@@ -9,7 +9,7 @@ import numpy as np
 from audit.datasets.base import Dataset
 from audit.errors import DatasetError
 from audit.imageio import IMAGE_SUFFIXES
-from audit.safety import check_inside
+from audit.safety import check_inside, check_regular_file
 from audit.unpickle import load_restricted
 
 
@@ -64,9 +64,12 @@ def _npy(path: Path) -> np.ndarray:
     """A CIFAR-10-C file: uint8 N x 32 x 32 x 3, memory-mapped, never unpickled."""
     if path not in _NPY_CACHE:
         try:
+            check_regular_file(path, "CIFAR-10-C file")
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise DatasetError(f"CIFAR-10-C file not found: {path}; check --cifar-c") from None
+        except DatasetError:
+            raise
         except Exception as exc:  # noqa: BLE001 - numpy's header parser raises ValueError, OSError, SyntaxError, ... on bad files
             raise DatasetError(f"cannot read {path} as a .npy array ({type(exc).__name__}: {str(exc)[:100]})") from None
         if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != (32, 32, 3):
@@ -80,6 +83,7 @@ def _npy(path: Path) -> np.ndarray:
 def _unpickle(path: Path) -> dict:
     """A CIFAR python pickle, through the restricted unpickler (data only, nothing the file names runs)."""
     try:
+        check_regular_file(path, "CIFAR-10 file")
         with open(path, "rb") as fh:
             obj = load_restricted(fh, str(path))
     except FileNotFoundError:

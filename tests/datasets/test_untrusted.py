@@ -171,3 +171,32 @@ def test_the_pixel_limit_reaches_the_readers_through_open_dataset(tmp_path):
     seg = open_dataset("ade20k", ade, max_image_pixels=1000)
     with pytest.raises(DatasetError, match="label map .* over the limit"):
         seg.target(0)
+
+
+def test_a_png_text_chunk_bomb_is_one_line(tmp_path):
+    # a zTXt chunk of a few kB that inflates to 50 MB: Pillow's text limits stop it, we report it
+    good = tmp_path / "good.png"
+    Image.new("RGB", (8, 8)).save(good)
+    raw = good.read_bytes()
+    text = b"Comment\x00\x00" + zlib.compress(b"A" * 50_000_000, 9)
+    chunk = struct.pack(">I", len(text)) + b"zTXt" + text + struct.pack(">I", zlib.crc32(b"zTXt" + text))
+    bomb = tmp_path / "text.png"
+    bomb.write_bytes(raw[:33] + chunk + raw[33:])  # after the 8-byte signature and the 25-byte IHDR chunk
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DatasetError, match="Decompressed") as err:
+        read_image(bomb)
+    _one_line(err)
+
+
+def test_pipes_and_devices_in_place_of_files_are_refused_without_blocking(tmp_path):
+    root = synthetic.write_cifar10(tmp_path / "c", n_train=2, n_test=4)
+    (root / "test_batch").unlink()
+    os.mkfifo(root / "test_batch")  # a read would block forever
+    with pytest.raises(DatasetError, match="not a regular file"):
+        open_dataset("cifar10", root.parent)
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(DatasetError, match="not a regular file"):
+        read_image(tmp_path / "pipe.png")
+    assert image_ok(tmp_path / "pipe.png") == "not a regular file"
+    with pytest.raises(DatasetError, match="not a regular file"):
+        read_image("/dev/zero")

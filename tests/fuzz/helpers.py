@@ -59,9 +59,9 @@ def only_our_errors(call, *args, **kwargs):
             return None
 
 
-def scratch() -> Path:
-    """A fresh folder for one example's files (hypothesis reruns the function, so no tmp_path)."""
-    return Path(tempfile.mkdtemp(prefix="robustaudit-fuzz-"))
+def scratch(base: Path) -> Path:
+    """A fresh folder under the test's `tmp_path` (each test needs a few; examples reuse them)."""
+    return Path(tempfile.mkdtemp(dir=base))
 
 
 # JSON / YAML-shaped values: wrong types, huge and non-finite numbers, deep nesting, odd text

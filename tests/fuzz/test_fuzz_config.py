@@ -17,7 +17,7 @@ from audit.cellstore import CellStore
 from audit.modelspec import ModelSpec
 from audit.results import load as load_results
 from audit.study import load_study
-from tests.fuzz.helpers import BUDGETS, SCALARS, VALUES, fuzz_settings, only_our_errors, scratch
+from tests.fuzz.helpers import BUDGETS, VALUES, fuzz_settings, only_our_errors, scratch
 
 SPEC_KEYS = ["task", "output_convention", "input_size", "resize", "min_size", "max_size", "mean", "std", "channel_order",
              "class_names", "label_to_category", "ignore_index", "precision", "provenance"]
@@ -35,8 +35,8 @@ def _yaml_texts(structures):
 
 
 @BUDGETS
-def test_model_config_yaml(budget):
-    path = scratch() / "model.yaml"
+def test_model_config_yaml(budget, tmp_path):
+    path = scratch(tmp_path) / "model.yaml"
     mappings = st.dictionaries(st.sampled_from(SPEC_KEYS), VALUES, max_size=5).map(lambda d: {**GOOD_SPEC, **d})
 
     @fuzz_settings(budget)
@@ -51,7 +51,7 @@ def test_model_config_yaml(budget):
 
 
 @BUDGETS
-def test_onnx_metadata(budget):
+def test_onnx_metadata(budget, tmp_path):
     good = ModelSpec(**{**GOOD_SPEC, "input_size": (32, 32)}).to_metadata()
     values = st.one_of(st.text(max_size=30), VALUES.map(json.dumps))
 
@@ -64,8 +64,8 @@ def test_onnx_metadata(budget):
 
 
 @BUDGETS
-def test_study_yaml(budget):
-    folder = scratch()
+def test_study_yaml(budget, tmp_path):
+    folder = scratch(tmp_path)
     path = folder / "study.yaml"
     base = {"backbones": [{"name": "R", "arch": "resnet18", "weights": "none"}], "tasks": {"cifar10": {"data": "cifar"}},
             "modes": ["full"], "augment": ["none"]}
@@ -84,11 +84,11 @@ def test_study_yaml(budget):
 
 
 @BUDGETS
-def test_results_documents_and_the_report_command(budget):
+def test_results_documents_and_the_report_command(budget, tmp_path):
     from audit.cli.main import cli
     from tests.reports.synth import make_results
 
-    folder = scratch()
+    folder = scratch(tmp_path)
     source = make_results(folder / "run")
     valid = json.loads(source.read_text())
     keys = sorted(valid)
@@ -111,12 +111,12 @@ def test_results_documents_and_the_report_command(budget):
 
 
 @BUDGETS
-def test_training_checkpoints(budget):
+def test_training_checkpoints(budget, tmp_path):
     import torch
 
     from finetune.checkpoint import load_checkpoint, save_checkpoint
 
-    folder = scratch()
+    folder = scratch(tmp_path)
     good = save_checkpoint({"task": "classification", "model": {"backbone": "resnet18"}, "state_dict": {"w": torch.zeros(2)},
                             "class_names": ["a"], "preprocessing": {}}, folder / "good.pt").read_bytes()
     path = folder / "fuzzed.pt"
@@ -133,10 +133,10 @@ def test_training_checkpoints(budget):
 
 
 @BUDGETS
-def test_finished_cells_and_run_manifest(budget):
+def test_finished_cells_and_run_manifest(budget, tmp_path):
     import numpy as np
 
-    folder = scratch()
+    folder = scratch(tmp_path)
     store = CellStore(folder)
 
     @fuzz_settings(budget)

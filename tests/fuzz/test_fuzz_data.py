@@ -28,8 +28,8 @@ COCO_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5)
                            max_leaves=25)
 
 
-def _coco_folder():
-    root = scratch()
+def _coco_folder(tmp_path):
+    root = scratch(tmp_path)
     synthetic.write_coco(root, n_train=1, n_val=2, size=(32, 40))
     return root, root / "annotations" / "instances_val2017.json"
 
@@ -62,8 +62,8 @@ def _use_coco(ann, images):
 
 
 @BUDGETS
-def test_coco_reader_random_json(budget):
-    root, ann = _coco_folder()
+def test_coco_reader_random_json(budget, tmp_path):
+    root, ann = _coco_folder(tmp_path)
 
     @fuzz_settings(budget)
     @given(COCO_VALUES)
@@ -75,8 +75,8 @@ def test_coco_reader_random_json(budget):
 
 
 @BUDGETS
-def test_coco_reader_one_value_changed(budget):
-    root, ann = _coco_folder()
+def test_coco_reader_one_value_changed(budget, tmp_path):
+    root, ann = _coco_folder(tmp_path)
     valid = json.loads(ann.read_text())
 
     @fuzz_settings(budget)
@@ -90,8 +90,8 @@ def test_coco_reader_one_value_changed(budget):
 
 
 @BUDGETS
-def test_coco_reader_random_bytes_and_truncations(budget):
-    root, ann = _coco_folder()
+def test_coco_reader_random_bytes_and_truncations(budget, tmp_path):
+    root, ann = _coco_folder(tmp_path)
     valid = ann.read_bytes()
 
     @fuzz_settings(budget)
@@ -104,8 +104,8 @@ def test_coco_reader_random_bytes_and_truncations(budget):
     check()
 
 
-def _cifar_folder():
-    root = scratch()
+def _cifar_folder(tmp_path):
+    root = scratch(tmp_path)
     folder = synthetic.write_cifar10(root, n_train=2, n_test=4)
     return root, folder / "test_batch"
 
@@ -115,8 +115,8 @@ ARRAYS = st.builds(lambda dtype, shape: np.zeros(shape, dtype), st.sampled_from(
 
 
 @BUDGETS
-def test_cifar_batch_random_structures_bytes_and_truncations(budget):
-    root, batch = _cifar_folder()
+def test_cifar_batch_random_structures_bytes_and_truncations(budget, tmp_path):
+    root, batch = _cifar_folder(tmp_path)
     valid = batch.read_bytes()
     structures = st.recursive(SCALARS | st.binary(max_size=8) | ARRAYS,
                               lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
@@ -136,9 +136,9 @@ def test_cifar_batch_random_structures_bytes_and_truncations(budget):
 
 
 @BUDGETS
-def test_cifar_c_npy_random_arrays_bytes_and_truncations(budget):
-    root, _ = _cifar_folder()
-    cc = scratch()
+def test_cifar_c_npy_random_arrays_bytes_and_truncations(budget, tmp_path):
+    root, _ = _cifar_folder(tmp_path)
+    cc = scratch(tmp_path)
     buf = io.BytesIO()
     np.save(buf, np.zeros((20, 32, 32, 3), np.uint8))
     valid = buf.getvalue()
@@ -182,8 +182,8 @@ def _damaged(raw: bytes):
 
 
 @BUDGETS
-def test_image_reader_random_bytes_and_damaged_files(budget):
-    folder = scratch()
+def test_image_reader_random_bytes_and_damaged_files(budget, tmp_path):
+    folder = scratch(tmp_path)
 
     @fuzz_settings(budget)
     @given(st.binary(max_size=300) | IMAGES.flatmap(_damaged), st.sampled_from(["png", "jpg", "bmp", "tif", "webp"]))
@@ -197,8 +197,8 @@ def test_image_reader_random_bytes_and_damaged_files(budget):
 
 
 @BUDGETS
-def test_label_maps_random_bytes_and_damaged_pngs(budget):
-    root = scratch()
+def test_label_maps_random_bytes_and_damaged_pngs(budget, tmp_path):
+    root = scratch(tmp_path)
     synthetic.write_ade20k(root, n_train=1, n_val=1, size=(24, 32))
     mask = next((root / "annotations" / "validation").glob("*.png"))
     ds = open_dataset("ade20k", root)
