@@ -136,9 +136,13 @@ class ModelSpec:
         def bad(name: str, expected: str) -> ConfigError:
             return ConfigError(f"model spec field '{name}' must be {expected}, got {str(getattr(self, name))[:80]!r}")
 
-        for name in ("task", "output_convention", "resize", "channel_order", "precision"):
+        for name in ("task", "output_convention", "resize", "channel_order", "precision", "interpolation"):
             if not isinstance(getattr(self, name), str):
                 raise bad(name, "text")
+        if self.label_space is not None and not isinstance(self.label_space, str):
+            raise bad("label_space", "text")
+        if not _is_number(self.crop_pct):
+            raise bad("crop_pct", "a number in (0, 1]")
         for name in ("min_size", "max_size"):
             if getattr(self, name) is not None and not _is_int(getattr(self, name), 1):
                 raise bad(name, "a positive integer")
