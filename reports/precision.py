@@ -27,12 +27,22 @@ def load_forensics(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReportInputError(f"{path} is not a readable forensics document ({type(exc).__name__}); "
                                "give the file 'audit precision -o' wrote") from None
-    ok = (isinstance(doc, dict) and doc.get("kind") == KIND and isinstance(doc.get("conditions"), list) and doc["conditions"]
-          and isinstance(doc.get("tensors"), list) and isinstance(doc.get("worst_local"), list)
-          and isinstance(doc.get("worst_growth"), dict))
+    def texts(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    ok = (isinstance(doc, dict) and doc.get("kind") == KIND and texts(doc.get("conditions")) and doc["conditions"]
+          and isinstance(doc.get("tensors"), list)
+          and all(isinstance(r, dict) and isinstance(r.get("tensor"), str) for r in doc["tensors"])
+          and texts(doc.get("worst_local")) and (doc.get("worst_added") is None or texts(doc.get("worst_added")))
+          and isinstance(doc.get("worst_growth"), dict) and all(texts(v) for v in doc["worst_growth"].values()))
     if not ok:
         raise ReportInputError(f"{path} is not a forensics document of 'audit precision' (kind {KIND})")
     return doc
+
+
+def _at(row: dict, key: str, condition: str) -> Any:
+    values = row.get(key)
+    return values.get(condition) if isinstance(values, dict) else None
 
 
 def _db(value: Any) -> str:
@@ -51,8 +61,8 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         ranking = doc.get("worst_added") if isinstance(doc.get("worst_added"), list) else doc["worst_local"]
         worst = [rows[t] for t in ranking if t in rows][:top]
         body = [[f'<span title="{esc(r.get("tensor"))}">{esc(r.get("node"))}</span>', esc(r.get("op_type")),
-                 *(f'<span class="num">{_db((r.get("added_db") or {}).get(c))} '
-                   f'<span class="muted">({_db((r.get("local_db") or {}).get(c))})</span></span>' for c in conditions)]
+                 *(f'<span class="num">{_db(_at(r, "added_db", c))} '
+                   f'<span class="muted">({_db(_at(r, "local_db", c))})</span></span>' for c in conditions)]
                 for r in worst]
         head = ["layer", "op", *(f"{c}: dB lost (local SQNR)" for c in conditions)]
         growth = []
@@ -60,7 +70,7 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
             for t in [t for t in ranked if t in rows][:3]:
                 r = rows[t]
                 growth.append([esc(cond), esc(r.get("node")), esc(r.get("op_type")),
-                               f'<span class="num">{_db((r.get("growth_db") or {}).get(cond))}</span>'])
+                               f'<span class="num">{_db(_at(r, "growth_db", cond))}</span>'])
         parts.append(
             f'<section class="card precision" id="precision{i + 1}" data-check="precision"><h2>Precision: where INT8 loses</h2>'
             f'<p class="muted">{esc(Path(str(doc.get("int8", "?"))).name)} against {esc(Path(str(doc.get("fp32", "?"))).name)}. '

@@ -20,7 +20,8 @@ from audit.study import load_study
 from tests.fuzz.helpers import BUDGETS, VALUES, fuzz_settings, only_our_errors, scratch
 
 SPEC_KEYS = ["task", "output_convention", "input_size", "resize", "min_size", "max_size", "mean", "std", "channel_order",
-             "class_names", "label_to_category", "ignore_index", "precision", "provenance"]
+             "class_names", "label_to_category", "label_space", "crop_pct", "interpolation", "ignore_index", "precision",
+             "provenance"]
 GOOD_SPEC = {"task": "classification", "output_convention": "classification_logits", "input_size": [32, 32],
              "class_names": ["a", "b"], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
