@@ -137,7 +137,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
         bar.close()
 
     records = [store.load(c)[0] for c in cells]
-    keys = metric_names(ttype, with_masks)
+    keys = metric_names(ttype, with_masks, dataset)
     cell_docs = [{"corruption": r["corruption"], "group": "clean" if r["corruption"] == "clean" else get(r["corruption"]).group,
                   "severity": r["severity"], "metrics": {k: r["metrics"].get(k) for k in keys},
                   "num_images": r["num_images"], "seconds": r["seconds"]} for r in records]
