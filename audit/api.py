@@ -42,6 +42,7 @@ class AuditConfig:
     task: str
     data: str
     out: str | None = None
+    format: str | None = None  # dataset layout (audit.datasets.recognize.FORMATS); None / "auto": recognised from data
     annotations: str | None = None
     images: str | None = None
     corruptions: str = "benchmark"
@@ -218,7 +219,8 @@ def prepare(config: AuditConfig) -> Setup:
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
                            num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
-                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels).subset(config.limit, config.seed)
+                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels,
+                           format=config.format).subset(config.limit, config.seed)
     engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
                          threads=config.threads)
     spec = resolve_spec(engine, ttype, config.model_config, config.overrides)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from audit.errors import ConfigError, DatasetError
-from audit.imageio import IMAGE_SUFFIXES, read_image
+from audit.datasets.sample import ImageSample
+from audit.errors import ConfigError
 from audit.modelspec import ModelSpec
 from audit.tasks.preprocess import preprocess
 
@@ -57,22 +57,24 @@ def to_fp16(src: Path, dst: Path) -> Path:
 
 
 class _Calibration:
-    """onnxruntime.quantization CalibrationDataReader over preprocessed images of a folder."""
+    """onnxruntime.quantization CalibrationDataReader over a seeded sample of images (`ImageSample`),
+    read and preprocessed one at a time."""
 
-    def __init__(self, folder: Path, spec: ModelSpec, input_name: str, limit: int, batched: bool = True):
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-        if not files:
-            raise DatasetError(f"no calibration images under {folder}; give --calibration with a few images from the task")
+    def __init__(self, sample: ImageSample, spec: ModelSpec, input_name: str, batched: bool = True):
         # torchvision detectors take one CHW image; the others an NCHW batch
-        self._feeds = iter([{input_name: (lambda x: x[None] if batched else x)(preprocess(read_image(f), spec)[0])}
-                            for f in files])
+        self._feeds = ({input_name: (lambda x: x[None] if batched else x)(preprocess(image, spec)[0])} for image in sample)
 
     def get_next(self):
         return next(self._feeds, None)
 
 
-def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | None, limit: int = 64) -> Path:
-    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images.
+# Activation ranges are folded into running min / max every this many images, so calibration memory
+# does not grow with the sample (ONNX Runtime keeps every image's activations otherwise).
+RANGES_EVERY = 16
+
+
+def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: ImageSample | None) -> Path:
+    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on the images of `calibration`.
 
     Detectors: only the backbone's convolutions (body and FPN, where the compute is) are quantised;
     the RPN, RoIAlign, box / mask heads and NMS stay FP32, as TensorRT's and ONNX Runtime's detector
@@ -81,15 +83,16 @@ def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | Non
     import onnxruntime as ort
 
     if calibration is None:
-        raise ConfigError("--precision int8 needs --calibration DIR (a few hundred images like the audit data)")
+        raise ConfigError("--precision int8 needs --calibration (a dataset root or a folder of images like the audit data); "
+                          "a checkpoint of audit finetune calibrates on its own training data by default")
     # absolute paths: the quantisation below runs inside dst's folder
-    src, dst, calibration = Path(src).resolve(), Path(dst).resolve(), Path(calibration).resolve()
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     first = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0]
     input_name = first.name
     prepared = dst.with_suffix(".prep.onnx")
     # onnxruntime's quantisation tools drop temporary files into the working directory: work in dst's
     with contextlib.chdir(dst.parent):
-        _quantize(src, prepared, dst, spec, calibration, input_name, limit, batched=len(first.shape) == 4)
+        _quantize(src, prepared, dst, spec, calibration, input_name, batched=len(first.shape) == 4)
     return dst
 
 
@@ -101,7 +104,7 @@ def backbone_convolutions(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith("/backbone/")]
 
 
-def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration, input_name: str, limit: int,
+def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration: ImageSample, input_name: str,
               batched: bool = True) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -115,8 +118,8 @@ def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration
                 raise ConfigError("found no backbone convolutions (nodes under /backbone/) to quantise in this detector; "
                                   "export it with robustaudit's exporter, or use --precision fp16")
             only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
-        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration), spec, input_name, limit, batched),
+        quantize_static(str(prepared), str(dst), _Calibration(calibration, spec, input_name, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, **only)
+                        weight_type=QuantType.QInt8, extra_options={"CalibMaxIntermediateOutputs": RANGES_EVERY}, **only)
     finally:
         prepared.unlink(missing_ok=True)

@@ -68,3 +68,24 @@ def unrecognised(task_type: str, path: Path) -> DatasetError:
     """The one-line error for a folder in none of the layouts of `task_type`."""
     return DatasetError(f"{path} is in no {task_type} layout robustaudit reads; looked for {LOOKED_FOR[task_type]}; "
                         f"fix --data or give --format")
+
+
+def recognise_any(path: Path, task: str | None = None, format: str | None = None) -> tuple[str, str | None]:
+    """(task, format) for a dataset root given without --task (`audit corrupt --data`): the format's own
+    task when `format` is given, else the first layout found (YOLO, VOC, Cityscapes, COCO, ADE20K, CIFAR-10)."""
+    if task:
+        return task, format
+    if format and format != "auto":
+        if format not in FORMATS:
+            raise ConfigError(f"unknown --format '{format}'; valid: auto, {', '.join(FORMATS)}")
+        return FORMATS[format], format
+    if not path.exists():
+        raise DatasetError(f"data path not found: {path}")
+    for fmt, found in (("yolo", is_yolo(path)), ("voc", is_voc(path)), ("cityscapes", path.is_dir() and is_cityscapes(path)),
+                       ("coco", (path / "annotations").is_dir() and (path / "val2017").is_dir()),
+                       ("ade20k", (path / "images" / "validation").is_dir() and (path / "annotations" / "validation").is_dir()),
+                       ("cifar10", is_cifar(path))):
+        if found:
+            return FORMATS[fmt], fmt
+    raise DatasetError(f"{path} is in no layout robustaudit reads; looked for "
+                       f"{'; '.join(LOOKED_FOR.values())}; give --images for a plain image folder, or --format")

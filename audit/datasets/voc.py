@@ -58,9 +58,10 @@ def eleven_point(root: Path) -> bool:
 
 def _split_ids(root: Path, split: str) -> tuple[list[str], Path]:
     main = root / "ImageSets" / "Main"
-    list_file = next((main / f for f in SPLIT_FILES[split] if (main / f).is_file()), None)
+    files = SPLIT_FILES.get(split, (f"{split}.txt",))
+    list_file = next((main / f for f in files if (main / f).is_file()), None)
     if list_file is None:
-        raise DatasetError(f"no {' or '.join(SPLIT_FILES[split])} in {main}; the VOC split list names the images to use")
+        raise DatasetError(f"no {' or '.join(files)} in {main}; the VOC split list names the images to use")
     try:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

@@ -107,7 +107,7 @@ def _folder_layout(root: Path, split: str) -> tuple[list[str], list[str], str]:
     """A root with images/ and labels/ (no yaml): the split's images and the names from classes.txt."""
     if not (root / "images").is_dir() or not (root / "labels").is_dir():
         raise DatasetError(f"{root} is not a YOLO dataset: give its data.yaml, or a folder with images/ and labels/")
-    sub = next((root / "images" / s for s in SPLITS[split] if (root / "images" / s).is_dir()), root / "images")
+    sub = next((root / "images" / s for s in SPLITS.get(split, (split,)) if (root / "images" / s).is_dir()), root / "images")
     names_file = next((p for p in (root / "classes.txt", root / "labels" / "classes.txt") if p.is_file()), None)
     if names_file is None:
         raise DatasetError(f"{root} has images/ and labels/ but no class names; add a data.yaml with 'names' "
@@ -126,9 +126,10 @@ def read_layout(path: Path, split: str = "val") -> tuple[Path, list[str], list[s
     doc = _load_yaml(yaml_path)
     names = _names(doc.get("names"), doc.get("nc"), str(yaml_path))
     root = _root_of(doc, yaml_path)
-    key = next((k for k in SPLITS[split] if doc.get(k) is not None), None)
+    keys = SPLITS.get(split, (split,))
+    key = next((k for k in keys if doc.get(k) is not None), None)
     if key is None:
-        raise DatasetError(f"{yaml_path} names no '{SPLITS[split][0]}' split; add '{SPLITS[split][0]}: images/{SPLITS[split][0]}'")
+        raise DatasetError(f"{yaml_path} names no '{keys[0]}' split; add '{keys[0]}: images/{keys[0]}'")
     return root, split_images(root, doc[key], f"{yaml_path}: {key}"), names, str(yaml_path)
 
 
