@@ -68,13 +68,13 @@ class _Calibration:
         return next(self._feeds, None)
 
 
-# Activation ranges are folded into running min / max every this many images, so calibration memory
-# does not grow with the sample (ONNX Runtime keeps every image's activations otherwise).
-RANGES_EVERY = 16
-
-
 def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: ImageSample | None) -> Path:
     """Static INT8 quantisation (QDQ, per-channel weights) calibrated on the images of `calibration`.
+
+    ONNX Runtime's MinMax calibrator keeps every image's activations until the end, so memory grows
+    with the sample size (`--calibration-size`). Its `CalibMaxIntermediateOutputs` option would bound
+    that, but in onnxruntime 1.32 it discards the collected chunks instead of folding them into the
+    ranges, so it is not used.
 
     Detectors: only the backbone's convolutions (body and FPN, where the compute is) are quantised;
     the RPN, RoIAlign, box / mask heads and NMS stay FP32, as TensorRT's and ONNX Runtime's detector
@@ -120,6 +120,6 @@ def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration
             only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
         quantize_static(str(prepared), str(dst), _Calibration(calibration, spec, input_name, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, extra_options={"CalibMaxIntermediateOutputs": RANGES_EVERY}, **only)
+                        weight_type=QuantType.QInt8, **only)
     finally:
         prepared.unlink(missing_ok=True)
