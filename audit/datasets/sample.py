@@ -94,7 +94,7 @@ def open_images(path: str | Path, n: int = 128, seed: int = 0, task: str | None 
         raise DatasetError(f"{path} is neither a dataset robustaudit reads nor a folder of images")
     files = _folder_files(path)
     if not files:
-        raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {path}, and it is in no dataset layout "
+        raise DatasetError(f"no images under {path} ({', '.join(IMAGE_SUFFIXES)}), and it is in no dataset layout "
                            f"robustaudit reads; give a folder of the task's images or a dataset root")
     return ImageSample(str(path), "image folder", seed, len(files), seeded_indices(len(files), n, seed),
                        lambda i: read_image(files[i]))

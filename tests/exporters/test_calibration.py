@@ -83,7 +83,7 @@ def test_samples_from_every_layout_are_seeded_and_lazy(tmp_path):
         assert first.dtype == np.uint8 and first.shape[2] == 3
     assert len(open_images(roots["voc"], n=500)) == 5  # all of them when fewer than asked
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match="no images .* under"):
+    with pytest.raises(DatasetError, match="no images under"):
         open_images(tmp_path / "empty")
     assert CALIBRATION_SIZE == 128
 
