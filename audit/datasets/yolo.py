@@ -70,9 +70,14 @@ def _root_of(doc: dict, yaml_path: Path) -> Path:
         return yaml_path.parent
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise DatasetError(f"{yaml_path}: 'path' must be the dataset folder, got {str(value)[:80]!r}")
-    root = Path(value) if Path(value).is_absolute() else yaml_path.parent / value
-    if not root.is_dir():
-        raise DatasetError(f"{yaml_path}: the dataset folder 'path: {value}' is not a folder ({root})")
+    if Path(value).is_absolute():
+        candidates = [Path(value)]
+    else:  # beside the yaml (a dataset that carries its yaml), else from the working folder (Ultralytics' datasets/)
+        candidates = [yaml_path.parent / value, Path.cwd() / value, Path.cwd() / "datasets" / value]
+    root = next((c for c in candidates if c.is_dir()), None)
+    if root is None:
+        raise DatasetError(f"{yaml_path}: the dataset folder 'path: {value}' is not a folder (looked in "
+                           f"{', '.join(str(c) for c in candidates)}); fix 'path' in the yaml")
     return root
 
 
@@ -80,7 +85,7 @@ def _list_images(root: Path, entry: Any, where: str) -> list[str]:
     """Image paths relative to `root` named by one split entry: a folder or a `.txt` list file."""
     if not isinstance(entry, str):
         raise DatasetError(f"{where}: a split must be a folder or a .txt list of images (or a list of those), got {str(entry)[:80]}")
-    target = safe_join(root, entry.removeprefix("./"), f"{where} entry")
+    target = safe_join(root, _relative(root, entry), f"{where} entry")
     if target.is_dir():
         found = sorted(p for p in target.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         for p in found:
@@ -94,6 +99,23 @@ def _list_images(root: Path, entry: Any, where: str) -> list[str]:
         rels = [line.strip().removeprefix("./") for line in lines if line.strip()]
         return [safe_join(root, r, f"{target}: image entry").relative_to(root).as_posix() for r in rels]
     raise DatasetError(f"{where}: {entry!r} is neither a folder nor a .txt list of images under {root}")
+
+
+def _relative(root: Path, entry: str) -> str:
+    """A split entry relative to the root, by Ultralytics' rules: `./x` is `x`; `../x` is `x` when the root
+    holds it (Roboflow exports write `val: ../valid/images` beside `path`-less yamls); an absolute path
+    inside the root is made relative (outside it stays absolute, and `safe_join` refuses it)."""
+    rel = entry.removeprefix("./")
+    if "\x00" in rel:
+        return rel  # safe_join refuses it with a clear message
+    if rel.startswith("../") and (root / rel[3:]).exists():
+        return rel[3:]
+    if Path(rel).is_absolute():
+        try:
+            return Path(rel).resolve().relative_to(root.resolve()).as_posix()
+        except (ValueError, OSError):
+            return rel
+    return rel
 
 
 def split_images(root: Path, value: Any, where: str) -> list[str]:

@@ -185,3 +185,18 @@ def test_any_yaml_shape_is_a_robustaudit_error_or_a_dataset(tmp_path, doc):
         assert "\n" not in str(exc)
     else:
         assert len(ds) > 0
+
+
+def test_roboflow_style_yaml_with_parent_relative_splits(tmp_path):
+    """Roboflow exports: no `path`, `val: ../valid/images`, images and labels under <split>/ (Ultralytics reads them)."""
+    write_yolo(tmp_path / "src", n_train=1, n_val=3, size=(32, 48))
+    root = tmp_path / "export"
+    for kind in ("images", "labels"):
+        (root / "valid" / kind).mkdir(parents=True)
+        for f in (tmp_path / "src" / kind / "val").iterdir():
+            (root / "valid" / kind / f.name).write_bytes(f.read_bytes())
+    (root / "data.yaml").write_text(yaml.safe_dump({"train": "../train/images", "val": "../valid/images", "nc": 4,
+                                                    "names": list(SHAPES)}))
+    ds = open_dataset("detection", root)
+    assert [ds.image_id(i) for i in range(3)] == [f"valid/images/{i:04d}.png" for i in range(3)]
+    assert len(ds.coco_gt["annotations"]) > 0
