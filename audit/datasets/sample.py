@@ -88,7 +88,7 @@ def open_images(path: str | Path, n: int = 128, seed: int = 0, task: str | None 
     except RobustAuditError:
         task = None
     if task is not None:
-        ds = open_dataset(task, path, format=format, skip_bad=True)
+        ds = open_dataset(task, path, format=format)  # a bad image in the sample is an error naming it
         return from_reader(ds, str(path), ds.format, n, seed)
     if not path.is_dir():
         raise DatasetError(f"{path} is neither a dataset robustaudit reads nor a folder of images")
