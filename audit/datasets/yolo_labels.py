@@ -26,7 +26,7 @@ def read_label_file(path: Path, shown: str, num_classes: int) -> list[tuple[int,
     try:
         if path.stat().st_size > MAX_LABEL_BYTES:
             raise DatasetError(f"YOLO label file {shown} is over {MAX_LABEL_BYTES >> 20} MB; it cannot be a label file")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from Windows editors is not part of the first line
     except FileNotFoundError:
         return []  # Ultralytics' rule: an image without a label file shows no objects
     except IsADirectoryError:
