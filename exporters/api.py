@@ -105,7 +105,7 @@ def calibration_sample(src, calibration: str | None, size: int, seed: int):
 
     task, folder = src.dataset
     try:
-        reader = open_split(task, folder, train=True)
+        reader = open_split(task, Path(folder).absolute(), train=True)  # read later inside the quantiser's folder
     except (RobustAuditError, OSError) as exc:
         raise ConfigError(f"cannot calibrate on the checkpoint's training data at {folder} ({exc}); "
                           f"give --calibration") from None

@@ -78,9 +78,10 @@ def open_images(path: str | Path, n: int = 128, seed: int = 0, task: str | None 
     from audit.datasets import open_dataset
     from audit.datasets.recognize import recognise_any
 
-    path = Path(path)
+    shown = str(path)
+    path = Path(path).absolute()  # images are read later, maybe from another working folder (INT8 quantisation)
     if not path.exists():
-        raise DatasetError(f"image folder not found: {path}; give a dataset root or a folder of the task's images")
+        raise DatasetError(f"image folder not found: {shown}; give a dataset root or a folder of the task's images")
     if n < 1:
         raise DatasetError(f"the sample size must be at least 1, got {n}")
     try:
@@ -89,12 +90,12 @@ def open_images(path: str | Path, n: int = 128, seed: int = 0, task: str | None 
         task = None
     if task is not None:
         ds = open_dataset(task, path, format=format)  # a bad image in the sample is an error naming it
-        return from_reader(ds, str(path), ds.format, n, seed)
+        return from_reader(ds, shown, ds.format, n, seed)
     if not path.is_dir():
-        raise DatasetError(f"{path} is neither a dataset robustaudit reads nor a folder of images")
+        raise DatasetError(f"{shown} is neither a dataset robustaudit reads nor a folder of images")
     files = _folder_files(path)
     if not files:
-        raise DatasetError(f"no images under {path} ({', '.join(IMAGE_SUFFIXES)}), and it is in no dataset layout "
+        raise DatasetError(f"no images under {shown} ({', '.join(IMAGE_SUFFIXES)}), and it is in no dataset layout "
                            f"robustaudit reads; give a folder of the task's images or a dataset root")
-    return ImageSample(str(path), "image folder", seed, len(files), seeded_indices(len(files), n, seed),
+    return ImageSample(shown, "image folder", seed, len(files), seeded_indices(len(files), n, seed),
                        lambda i: read_image(files[i]))

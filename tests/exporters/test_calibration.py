@@ -94,3 +94,12 @@ def test_parity_images_accept_a_dataset_root(tmp_path):
                                       "--parity-images", str(data)])
     assert result.exit_code == 0, result.output
     assert re.search(r"parity checked on images of .*voc", result.output)
+
+
+def test_relative_calibration_paths_survive_the_quantisers_working_folder(cifar_checkpoint, tmp_path, monkeypatch):
+    ckpt, data = cifar_checkpoint
+    synthetic.write_image_folder(tmp_path / "calib", n_per_class=2, size=32)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    result = export_model(str(ckpt), "models/int8.onnx", precision="int8", calibration="calib", calibration_size=4)
+    assert result.calibration["source"] == "calib" and result.calibration["images"] == 4 and result.parity.ok
