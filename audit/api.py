@@ -42,6 +42,7 @@ class AuditConfig:
     task: str
     data: str
     out: str | None = None
+    format: str | None = None  # dataset layout (audit.datasets.recognize.FORMATS); None / "auto": recognised from data
     annotations: str | None = None
     images: str | None = None
     corruptions: str = "benchmark"
@@ -139,7 +140,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
         bar.close()
 
     records = [store.load(c)[0] for c in cells]
-    keys = metric_names(ttype, with_masks)
+    keys = metric_names(ttype, with_masks, dataset)
     cell_docs = [{"corruption": r["corruption"], "group": "clean" if r["corruption"] == "clean" else get(r["corruption"]).group,
                   "severity": r["severity"], "metrics": {k: r["metrics"].get(k) for k in keys},
                   "num_images": r["num_images"], "seconds": r["seconds"]} for r in records]
@@ -222,7 +223,8 @@ def prepare(config: AuditConfig) -> Setup:
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
                            num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
-                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels).subset(config.limit, config.seed)
+                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels,
+                           format=config.format).subset(config.limit, config.seed)
     engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
                          threads=config.threads)
     spec = resolve_spec(engine, ttype, config.model_config, config.overrides, benchmark=config.task)

@@ -65,6 +65,25 @@ def list_images(images: Path, coco: Path | None = None) -> list[str]:
     return found
 
 
+def dataset_images(data: Path, task: str | None, format: str | None, max_pixels: int | None) -> tuple[Path, list[str], dict | None]:
+    """(image folder, image ids, COCO ground truth or None) of any dataset `audit run` reads (`--data`).
+
+    The ids are the ones `audit run` seeds its corruptions with, so the files match an on-the-fly run.
+    """
+    from audit.datasets import open_dataset
+    from audit.datasets.recognize import recognise_any
+
+    task, format = recognise_any(data, task, format)
+    ds = open_dataset(task, data, format=format, max_image_pixels=max_pixels)
+    if ds.format == "cifar10":
+        raise ConfigError("CIFAR-10 batches are not image files; the published CIFAR-10-C .npy files are its corrupted "
+                          "copies (audit run --cifar-c)")
+    rels = [ds.image_id(i) for i in range(len(ds))]
+    first = str(ds._items[0]["path"])
+    images = Path(first[: len(first) - len(rels[0])])  # the folder every id is relative to
+    return images, rels, getattr(ds, "coco_gt", None)
+
+
 def output_path(out: Path, corruption: str, severity: int, rel: str) -> Path:
     """Where the corrupted copy of image `rel` goes; `OutputError` if that would leave `out`."""
     return safe_output(out, corruption, str(severity), check_name(rel, "image"))
@@ -82,7 +101,7 @@ def _render_one(job: tuple) -> tuple[str, int]:
 
 
 def prerender(
-    images: str | Path,
+    images: str | Path | None,
     out: str | Path,
     *,
     corruptions: str | Sequence[str] = "benchmark",
@@ -94,20 +113,37 @@ def prerender(
     progress: bool = True,
     reference: bool = False,
     max_image_pixels: int | None = None,
+    data: str | Path | None = None,
+    task: str | None = None,
+    format: str | None = None,
 ) -> PrerenderResult:
     """Write corrupted copies of every image for every (corruption, severity).
+
+    With `data` (any dataset root `audit run` reads, its layout recognised or given by `task` /
+    `format`) instead of `images`, the ids are the dataset's and detection ground truth is written
+    to OUT/annotations/instances.json as a COCO document (file names relative to the image folder).
 
     Example:
         >>> prerender("val2017", "coco-c", corruptions="noise", severities=[1, 3])  # doctest: +SKIP
     """
-    images, out = Path(images), Path(out)
+    out = Path(out)
     cells = [(c, check_severity(s)) for c in names(corruptions) for s in sorted(set(severities))]
     if not cells:
         raise ConfigError("nothing to render: give --corruptions and --severities")
-    rels = list_images(images, Path(coco) if coco else None)
+    if (images is None) == (data is None):
+        raise ConfigError("give either --images (a folder of images) or --data (a dataset root), not both or neither")
+    gt = None
+    if data is not None:
+        images, rels, gt = dataset_images(Path(data), task, format, max_image_pixels)
+    else:
+        images = Path(images)
+        rels = list_images(images, Path(coco) if coco else None)
     workers = max(1, workers or os.cpu_count() or 1)
     result = PrerenderResult(out=out, images=len(rels), cells=cells)
     prepare_out(out)
+    if gt is not None:
+        text = json.dumps(gt).encode()
+        atomic_write(safe_output(out, "annotations", "instances.json"), lambda fh: fh.write(text))
     if coco:
         data = Path(coco).read_bytes()
         atomic_write(safe_output(out, "annotations", Path(coco).name), lambda fh: fh.write(data))

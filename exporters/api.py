@@ -14,20 +14,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ConfigError, ExportError, OutputError
+from audit.errors import ConfigError, ExportError, OutputError, RobustAuditError
 from audit.safety import prepare_out
 from exporters.onnx_export import export_onnx, write_metadata
 from exporters.parity import Parity, compare, dataset_images, load_images
 from exporters.sources import load_source
 
 
+# INT8 calibration sample size: MinMax ranges are set by the largest activations, which a hundred or so
+# varied images reach (ONNX Runtime's and TensorRT's examples calibrate on 100-500); each image costs one
+# forward pass on the export machine, so 128 stays cheap on a CPU and covers every class of a small task.
+CALIBRATION_SIZE = 128
+
+
 @dataclass
 class ExportResult:
-    """The written file and the parity figures that let it through."""
+    """The written file, the parity figures that let it through, and what calibrated an INT8 export."""
 
     path: Path
     parity: Parity | None
     keep: Any = None  # exporters.keep_fp32.KeepResult with --keep-fp32
+    calibration: dict | None = None  # {source, format, images, available, seed}
 
 
 def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
@@ -41,7 +48,8 @@ def parity_sizes(spec, dynamic: bool) -> list[tuple[int, int]]:
 def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool = True, precision: str = "fp32",
                  calibration: str | None = None, check: bool = True, weights: str | None = None,
                  num_classes: int | None = None, input_size: tuple[int, int] | None = None,
-                 engine: str | None = None, parity_images: str | None = None, keep_fp32: str | None = None) -> ExportResult:
+                 engine: str | None = None, parity_images: str | None = None, calibration_size: int = CALIBRATION_SIZE,
+                 seed: int = 0, keep_fp32: str | None = None) -> ExportResult:
     """Export `source` to `out` (ONNX, or a TensorRT engine with engine="tensorrt").
 
     A failed parity check leaves no file at `out`: the export is written to a temporary folder and
@@ -49,6 +57,10 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
     (default: the calibration folder, else the validation images of the dataset a checkpoint was
     fine-tuned on, when that folder is still there), else on seeded noise. `keep_fp32` (INT8 only):
     NODE[,NODE...] or auto[:K], see exporters/keep_fp32.py; what was kept is in the metadata provenance.
+
+    INT8 calibrates on a seeded sample (`seed`) of `calibration_size` images of `calibration` (any
+    dataset root robustaudit reads, or a folder of images), by default of the training data a
+    checkpoint was fine-tuned on; what calibrated it goes into the metadata's provenance.
     """
     if keep_fp32 and precision != "int8":
         raise ConfigError(f"--keep-fp32 applies to --precision int8, got --precision {precision}")
@@ -59,10 +71,13 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
         raise OutputError(f"--out {out} is a folder; give the file to write, e.g. {out / 'model.onnx'}")
     prepare_out(out.parent, "--out's folder")  # before the export's minutes of work, not after
     src = load_source(source, weights=weights, num_classes=num_classes, input_size=input_size)
-    spec = replace(src.spec, precision=precision, provenance={**src.spec.provenance, "opset": opset,
-                                                               "exporter": "robustaudit", "precision": precision})
+    sample = calibration_sample(src, calibration, calibration_size, seed) if precision == "int8" else None
+    described = sample.describe() if sample is not None else None
+    spec = replace(src.spec, precision=precision, provenance={**src.spec.provenance, "opset": opset, "exporter": "robustaudit",
+                                                               "precision": precision,
+                                                               **({"calibration": described} if described else {})})
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        final, keep = _lower(src, spec, Path(tmp), precision, opset, dynamic, calibration, keep_fp32)
+        final, keep = _lower(src, spec, Path(tmp), precision, opset, dynamic, sample, keep_fp32)
         if keep is not None:
             spec = replace(spec, provenance={**spec.provenance, "keep_fp32": keep.kept, "keep_fp32_request": keep.request})
         write_metadata(final, spec)
@@ -79,11 +94,32 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
             shutil.move(str(final), out)
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
-    return ExportResult(out, parity, keep)
+    return ExportResult(out, parity, keep, described)
 
 
-def _lower(src, spec, tmp: Path, precision: str, opset: int, dynamic: bool, calibration: str | None,
-           keep_fp32: str | None = None):
+def calibration_sample(src, calibration: str | None, size: int, seed: int):
+    """The INT8 calibration images: a seeded sample of `calibration`, else of the checkpoint's training data."""
+    from audit.datasets.sample import from_reader, open_images
+
+    if size < 1:
+        raise ConfigError(f"--calibration-size must be at least 1, got {size}")
+    if calibration is not None:
+        return open_images(calibration, n=size, seed=seed)
+    if src.dataset is None:
+        raise ConfigError("--precision int8 needs --calibration (a dataset root or a folder of images like the audit data); "
+                          "only audit finetune checkpoints know their own data")
+    from finetune.data import open_split
+
+    task, folder = src.dataset
+    try:
+        reader = open_split(task, Path(folder).absolute(), train=True)  # read later inside the quantiser's folder
+    except (RobustAuditError, OSError) as exc:
+        raise ConfigError(f"cannot calibrate on the checkpoint's training data at {folder} ({exc}); "
+                          f"give --calibration") from None
+    return from_reader(reader, folder, f"{task} training split", size, seed)
+
+
+def _lower(src, spec, tmp: Path, precision: str, opset: int, dynamic: bool, calibration, keep_fp32: str | None = None):
     """The ONNX file at `precision` (FP32 export, then FP16 conversion or INT8 quantisation) and the
     KeepResult of --keep-fp32 (else None)."""
     from exporters.precision import half_backbone, to_fp16, to_int8

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import ConfigError, DatasetError
-from audit.imageio import IMAGE_SUFFIXES, read_image
+from audit.errors import ConfigError
 from audit.modelspec import ModelSpec
 from audit.tasks.preprocess import preprocess
 
@@ -61,26 +60,27 @@ def parse_keep(value: str) -> tuple[list[str], int | None]:
     return nodes, None
 
 
-def quantize_keeping(src: str | Path, dst: str | Path, spec: ModelSpec, calibration: str | Path | None, keep: str,
-                     limit: int = 64) -> KeepResult:
-    """INT8 of the FP32 ONNX file `src` at `dst` with the layers of `keep` (see `parse_keep`) left in FP32."""
-    from exporters.precision import to_int8
+def quantize_keeping(src: str | Path, dst: str | Path, spec: ModelSpec, calibration, keep: str) -> KeepResult:
+    """INT8 of the FP32 ONNX file `src` at `dst` with the layers of `keep` (see `parse_keep`) left in FP32;
+    `calibration` is an ImageSample (audit.datasets.sample) or a dataset root / image folder."""
+    from exporters.precision import as_sample, to_int8
 
     if calibration is None:
-        raise ConfigError("--keep-fp32 needs --calibration DIR (the INT8 calibration images)")
+        raise ConfigError("--keep-fp32 needs calibration images (--calibration, or a checkpoint's own training data)")
+    calibration = as_sample(calibration)
     src, dst = Path(src), Path(dst)
     layers, k = parse_keep(keep)
     _check_nodes(src, layers)
     forensics = None
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
-        plain = to_int8(src, Path(tmp) / "int8.onnx", spec, calibration, limit)
+        plain = to_int8(src, Path(tmp) / "int8.onnx", spec, calibration)
         if k is not None:
             from audit.forensics import layer_errors, worst_nodes
 
-            forensics = layer_errors(src, plain, {"calibration": calibration_arrays(calibration, spec, limit)})
+            forensics = layer_errors(src, plain, {"calibration": calibration_arrays(calibration, spec)})
             layers = worst_nodes(forensics, k, by="added")
         kept = expand(src, plain, layers)
-        to_int8(src, dst, spec, calibration, limit, exclude=tuple(kept))
+        to_int8(src, dst, spec, calibration, exclude=tuple(kept))
         costs = {"fp32": cost(src, spec), "int8": cost(plain, spec), "int8_keep_fp32": cost(dst, spec)}
     return KeepResult(dst, keep, kept, layers, forensics, costs)
 
@@ -95,12 +95,9 @@ def _check_nodes(src: Path, nodes: list[str]) -> None:
                           f"valid names include {', '.join(sorted(known)[:8])} (see `audit precision`)")
 
 
-def calibration_arrays(folder: str | Path, spec: ModelSpec, limit: int) -> list[np.ndarray]:
+def calibration_arrays(sample, spec: ModelSpec) -> list[np.ndarray]:
     """The preprocessed calibration images (CHW float32), as the quantiser sees them."""
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    if not files:
-        raise DatasetError(f"no images under --calibration {folder}; give a folder of a few images from the task")
-    return [preprocess(read_image(f), spec)[0] for f in files]
+    return [preprocess(image, spec)[0] for image in sample]
 
 
 def expand(fp32: Path, int8: Path, layers: list[str]) -> list[str]:

@@ -85,18 +85,14 @@ def match_detections(ref: dict, ours: dict, iou: float = 0.5) -> dict[str, float
     return figures
 
 
-def load_images(folder: str | Path | None, count: int = 2) -> list[np.ndarray]:
-    """Up to `count` images (HWC uint8 RGB) from `folder`, sorted by path; [] when no folder is given."""
+def load_images(folder: str | Path | None, count: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """A seeded sample of `count` images (HWC uint8 RGB) of `folder`: any dataset root robustaudit reads,
+    or a folder of images; [] when no folder is given."""
     if folder is None:
         return []
-    from audit.imageio import IMAGE_SUFFIXES, read_image
+    from audit.datasets.sample import open_images
 
-    if not Path(folder).is_dir():
-        raise ConfigError(f"image folder not found: {folder}; give a folder of the task's images")
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
-    if not files:
-        raise ConfigError(f"no images under {folder}; give a folder of the task's images (jpg, png, ...)")
-    return [read_image(f) for f in files]
+    return list(open_images(folder, n=count, seed=seed))
 
 
 def dataset_images(task: str, folder: str | Path, count: int = 2) -> list[np.ndarray]:

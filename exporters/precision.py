@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from audit.errors import ConfigError, DatasetError
-from audit.imageio import IMAGE_SUFFIXES, read_image
+from audit.datasets.sample import ImageSample
+from audit.errors import ConfigError
 from audit.modelspec import ModelSpec
 from audit.tasks.preprocess import preprocess
 
@@ -57,24 +57,26 @@ def to_fp16(src: Path, dst: Path) -> Path:
 
 
 class _Calibration:
-    """onnxruntime.quantization CalibrationDataReader over preprocessed images of a folder."""
+    """onnxruntime.quantization CalibrationDataReader over a seeded sample of images (`ImageSample`),
+    read and preprocessed one at a time."""
 
-    def __init__(self, folder: Path, spec: ModelSpec, input_name: str, limit: int, batched: bool = True):
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-        if not files:
-            raise DatasetError(f"no calibration images under {folder}; give --calibration with a few images from the task")
+    def __init__(self, sample: ImageSample, spec: ModelSpec, input_name: str, batched: bool = True):
         # torchvision detectors take one CHW image; the others an NCHW batch
-        self._feeds = iter([{input_name: (lambda x: x[None] if batched else x)(preprocess(read_image(f), spec)[0])}
-                            for f in files])
+        self._feeds = ({input_name: (lambda x: x[None] if batched else x)(preprocess(image, spec)[0])} for image in sample)
 
     def get_next(self):
         return next(self._feeds, None)
 
 
-def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | None, limit: int = 64,
+def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: ImageSample | str | Path | None,
             exclude: tuple[str, ...] = ()) -> Path:
-    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on `calibration` images; the nodes
-    named in `exclude` stay FP32 (see exporters/keep_fp32.py).
+    """Static INT8 quantisation (QDQ, per-channel weights) calibrated on the images of `calibration`; the
+    nodes named in `exclude` stay FP32 (see exporters/keep_fp32.py).
+
+    ONNX Runtime's MinMax calibrator keeps every image's activations until the end, so memory grows
+    with the sample size (`--calibration-size`). Its `CalibMaxIntermediateOutputs` option would bound
+    that, but in onnxruntime 1.32 it discards the collected chunks instead of folding them into the
+    ranges, so it is not used.
 
     Detectors: only the backbone's convolutions (body and FPN, where the compute is) are quantised;
     the RPN, RoIAlign, box / mask heads and NMS stay FP32, as TensorRT's and ONNX Runtime's detector
@@ -83,17 +85,27 @@ def to_int8(src: Path, dst: Path, spec: ModelSpec, calibration: str | Path | Non
     import onnxruntime as ort
 
     if calibration is None:
-        raise ConfigError("--precision int8 needs --calibration DIR (a few hundred images like the audit data)")
+        raise ConfigError("--precision int8 needs --calibration (a dataset root or a folder of images like the audit data); "
+                          "a checkpoint of audit finetune calibrates on its own training data by default")
+    calibration = as_sample(calibration)
     # absolute paths: the quantisation below runs inside dst's folder
-    src, dst, calibration = Path(src).resolve(), Path(dst).resolve(), Path(calibration).resolve()
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     first = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0]
     input_name = first.name
     prepared = dst.with_suffix(".prep.onnx")
     # onnxruntime's quantisation tools drop temporary files into the working directory: work in dst's
     with contextlib.chdir(dst.parent):
-        _quantize(src, prepared, dst, spec, calibration, input_name, limit, batched=len(first.shape) == 4,
-                  exclude=exclude)
+        _quantize(src, prepared, dst, spec, calibration, input_name, batched=len(first.shape) == 4, exclude=exclude)
     return dst
+
+
+def as_sample(calibration: ImageSample | str | Path) -> ImageSample:
+    """An ImageSample as is; a dataset root or image folder as its seeded sample of the default size (seed 0)."""
+    if isinstance(calibration, ImageSample):
+        return calibration
+    from audit.datasets.sample import open_images
+
+    return open_images(calibration)
 
 
 def backbone_convolutions(path: Path) -> list[str]:
@@ -104,7 +116,7 @@ def backbone_convolutions(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith("/backbone/")]
 
 
-def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration, input_name: str, limit: int,
+def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration: ImageSample, input_name: str,
               batched: bool = True, exclude: tuple[str, ...] = ()) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -118,7 +130,7 @@ def _quantize(src: Path, prepared: Path, dst: Path, spec: ModelSpec, calibration
                 raise ConfigError("found no backbone convolutions (nodes under /backbone/) to quantise in this detector; "
                                   "export it with robustaudit's exporter, or use --precision fp16")
             only = {"nodes_to_quantize": nodes, "op_types_to_quantize": ["Conv"]}
-        quantize_static(str(prepared), str(dst), _Calibration(Path(calibration), spec, input_name, limit, batched),
+        quantize_static(str(prepared), str(dst), _Calibration(calibration, spec, input_name, batched),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude), **only)
     finally:

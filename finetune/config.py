@@ -53,6 +53,7 @@ class FinetuneConfig:
     jsd: bool = False  # AugMix Jensen-Shannon consistency loss (classification only)
     input_size: tuple[int, int] | None = None  # classification/segmentation: resize; detection: (min_size, max_size)
     val_split: str | None = None
+    format: str | None = None  # dataset layout (audit.datasets.recognize.FORMATS); None: recognised from data
     num_classes: int | None = None  # generic segmentation folders only
     head: str | None = None  # detection: "fasterrcnn" (default) or "maskrcnn"
     workers: int = 0

@@ -1,8 +1,10 @@
 """Torch datasets for fine-tuning over the torch-free readers of `audit.datasets`.
 
 Training splits: CIFAR-10 `data_batch_*` (read here: the audit reader serves the test batch only),
-COCO `train2017` + `annotations/instances_train2017.json`, ADE20K `images/training`. Validation:
-CIFAR `test_batch`, COCO `val2017`, ADE20K `validation` (or `--val-split`). Items are clean [0,1]
+COCO `train2017` + `annotations/instances_train2017.json`, ADE20K `images/training`, a YOLO
+data.yaml's `train`, VOC `trainval.txt` (else `train.txt`), Cityscapes `train`. Validation: CIFAR
+`test_batch`, COCO `val2017`, ADE20K `validation`, YOLO `val`, VOC `test.txt` / `val.txt`,
+Cityscapes `val` (or `--val-split`). Items are clean [0,1]
 float tensors; augmentation happens per batch in the training loop with a seeded generator, so a
 resumed run draws exactly what an uninterrupted one would, whatever the number of workers.
 """
@@ -18,7 +20,10 @@ import torch.nn.functional as F
 from audit.datasets import open_dataset
 from audit.datasets.classification import read_batch
 from audit.datasets.coco import CocoDataset
+from audit.datasets.cityscapes import open_cityscapes
 from audit.datasets.segmentation import open_ade20k
+from audit.datasets.voc import open_voc
+from audit.datasets.yolo import open_yolo
 from audit.errors import DatasetError
 
 
@@ -50,16 +55,29 @@ class CifarTrain:
         return self._labels[index]
 
 
-def open_split(task: str, root: str | Path, train: bool, val_split: str | None = None, num_classes: int | None = None):
-    """The training or validation reader of `task` at `root` in its standard layout.
+def open_split(task: str, root: str | Path, train: bool, val_split: str | None = None, num_classes: int | None = None,
+               format: str | None = None):
+    """The training or validation reader of `task` at `root`, its layout recognised as `audit run` does.
 
     Example:
         >>> ds = open_split("ade20k", "data/ADEChallengeData2016", train=True)  # doctest: +SKIP
     """
+    from audit.datasets import task_type
+    from audit.datasets.recognize import recognise
+
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise DatasetError(f"--data folder not found: {root}")
-    if task == "cifar10":
+    fmt = recognise(task_type(task), root, task, format)
+    if fmt == "yolo":  # data.yaml's train / val; images/train, images/val without one
+        return open_yolo(root, "train" if train else (val_split or "val"))
+    if fmt == "voc":  # ImageSets/Main trainval.txt or train.txt; test.txt or val.txt
+        return open_voc(root, "train" if train else (val_split or "val"))
+    if fmt == "cityscapes":
+        return open_cityscapes(root, "train" if train else (val_split or "val"))
+    if not root.is_dir():
+        raise DatasetError(f"--data must be a folder for {task}, got the file {root}")
+    if task == "cifar10" or fmt == "cifar10":
         return CifarTrain(root) if train else open_dataset("cifar10", root)
     if task in ("coco", "detection"):
         split = "train2017" if train else (val_split or "val2017")

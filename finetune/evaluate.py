@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from audit.metrics.classification import Accuracy
 from audit.metrics.coco import CocoAP
 from audit.metrics.segmentation import MeanIoU
+from audit.metrics.voc import VocCocoAP
 from audit.tasks.types import Detections
 from finetune.data import to_tensor
 
@@ -36,6 +37,8 @@ def evaluate(model: torch.nn.Module, reader, task_type: str, pre: dict, device: 
         metric = Accuracy([reader.target(i) for i in range(n)], len(reader.class_names))
     elif task_type == "segmentation":
         metric = MeanIoU([reader.target(i) for i in range(n)], len(reader.class_names), getattr(reader, "ignore_index", 255))
+    elif "voc_AP50" in getattr(reader, "extra_metrics", ()):  # Pascal VOC: its own AP50 beside COCO's
+        metric = VocCocoAP(reader.coco_gt, [reader.target(i) for i in range(n)], with_masks, reader.eleven_point)
     else:
         metric = CocoAP(reader.coco_gt, [reader.target(i) for i in range(n)], with_masks=with_masks)
     size = tuple(pre["input_size"]) if task_type != "detection" else None

@@ -95,8 +95,8 @@ class _Run:
         self.rank, self.world, local = _dist()
         self.device = _device(cfg.device, local)
         self.out = Path(cfg.out)
-        self.train_reader = open_split(cfg.task, cfg.data, True, num_classes=cfg.num_classes)
-        self.val_reader = open_split(cfg.task, cfg.data, False, cfg.val_split, cfg.num_classes)
+        self.train_reader = open_split(cfg.task, cfg.data, True, num_classes=cfg.num_classes, format=cfg.format)
+        self.val_reader = open_split(cfg.task, cfg.data, False, cfg.val_split, cfg.num_classes, cfg.format)
         self.model_cfg, self.label_to_category = _model_cfg(cfg, self.train_reader)
         self.pre = _preprocessing(cfg)
         self.with_masks = cfg.head == "maskrcnn"

@@ -57,7 +57,6 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
     for i, doc in enumerate(docs):
         rows = {r.get("tensor"): r for r in doc["tensors"] if isinstance(r, dict)}
         conditions = [str(c) for c in doc["conditions"]]
-        base = conditions[0]
         ranking = doc.get("worst_added") if isinstance(doc.get("worst_added"), list) else doc["worst_local"]
         worst = [rows[t] for t in ranking if t in rows][:top]
         body = [[f'<span title="{esc(r.get("tensor"))}">{esc(r.get("node"))}</span>', esc(r.get("op_type")),

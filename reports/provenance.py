@@ -38,6 +38,7 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         ("model settings from", _origins_text((model.get("metadata") or {}).get("origins") or {})),
         ("device / batch", f"{engine.get('device') or DASH} / {engine.get('batch_size', DASH)}"),
         ("dataset", f"{ds.get('format', DASH)}: {ds.get('path', DASH)}"),
+        *([("metrics on this format", str(ds["note"]))] if ds.get("note") else []),
         ("images per cell", str(ds.get("num_images", DASH))),
         ("subset", subset),
         ("skipped images", str(ds.get("num_skipped", len(ds.get("skipped") or [])))),

@@ -6,6 +6,7 @@ import os
 
 import click
 
+from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP
 from audit.errors import ConfigError
 
 TASKS = ["cifar10", "coco", "ade20k", "classification", "detection", "segmentation"]
@@ -27,7 +28,9 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.command()
 @click.option("--task", required=True, type=click.Choice(TASKS), help="Dataset / task type.")
 @click.option("--data", required=True, type=click.Path(path_type=str),
-              help="Dataset root in its standard layout (cifar-10-batches-py, COCO train2017/val2017, ADEChallengeData2016).")
+              help="Dataset root in its standard layout (cifar-10-batches-py, COCO train2017/val2017, ADEChallengeData2016, "
+                   "a YOLO data.yaml, a VOCdevkit, Cityscapes).")
+@click.option("--format", "data_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True, help=FORMAT_HELP)
 @click.option("--backbone", required=True, help="timm or torchvision name: resnet50, swin_tiny_patch4_window7_224 (swin_t), ...")
 @click.option("--weights", default="imagenet", show_default=True, help="imagenet (hub download), none, or a local checkpoint PATH.")
 @click.option("--mode", default="full", show_default=True, type=click.Choice(["fixed", "full"]),
@@ -49,7 +52,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="At most this many steps per epoch (quick looks).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def finetune(task, data, backbone, weights, mode, lr, epochs, batch_size, augment, jsd, head, out, resume, input_size,
+def finetune(task, data, data_format, backbone, weights, mode, lr, epochs, batch_size, augment, jsd, head, out, resume, input_size,
              val_split, num_classes, workers, seed, device, max_steps, quiet):
     """Fine-tune a backbone with a task head; write OUT/checkpoint.pt for `audit export`.
 
@@ -61,7 +64,7 @@ def finetune(task, data, backbone, weights, mode, lr, epochs, batch_size, augmen
     """
     from finetune.config import FinetuneConfig
 
-    config = FinetuneConfig(task=task, data=data, backbone=backbone, out=out, weights=weights, mode=mode, lr=lr,
+    config = FinetuneConfig(task=task, data=data, format=data_format, backbone=backbone, out=out, weights=weights, mode=mode, lr=lr,
                             epochs=epochs, batch_size=batch_size, augment=augment, jsd=jsd, input_size=_size(input_size),
                             val_split=val_split, num_classes=num_classes, head=head, workers=workers, seed=seed,
                             device=device, resume=resume, max_steps=max_steps, progress=not quiet)

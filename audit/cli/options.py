@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from audit.errors import ConfigError
 
+# audit.datasets.recognize.FORMATS, listed here so that the CLI starts without importing the readers
+FORMAT_CHOICES = ["auto", "coco", "yolo", "voc", "ade20k", "cityscapes", "segfolder", "cifar10", "imagefolder"]
+FORMAT_HELP = ("Dataset layout [default: auto, recognised from --data: a YOLO data.yaml or images/+labels/, a VOCdevkit, "
+               "Cityscapes gtFine/+leftImg8bit/, COCO, ADE20K, CIFAR-10 batches, image folders].")
+
 
 def parse_int_list(text: str, option: str) -> list[int]:
     """'1,2, 3' -> [1, 2, 3]; a one-line ConfigError naming the option otherwise.

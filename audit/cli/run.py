@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audit.cli.options import parse_int_list
+from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, parse_int_list
 
 TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "classification"]
 
@@ -12,7 +12,9 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind.")
-@click.option("--data", required=True, type=click.Path(path_type=str), help="Dataset root in its standard layout.")
+@click.option("--data", required=True, type=click.Path(path_type=str),
+              help="Dataset root in its standard layout (or a YOLO data.yaml).")
+@click.option("--format", "data_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True, help=FORMAT_HELP)
 @click.option("--annotations", default=None, help="COCO json (default DATA/annotations/instances_val2017.json).")
 @click.option("--images", default=None, help="COCO image folder (default DATA/val2017).")
 @click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>].")
@@ -64,11 +66,11 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
               help="Refuse images with more pixels, before decoding (decompression bombs) [default: 89478485].")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(model, task, data, annotations, images, out, corruptions, severities, profile, batch_size, workers, threads, seed,
-        limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize, crop_pct, interpolation,
-        corrupt_at, mean, std, channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes,
-        ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor, ray_address, reference_corruptions,
-        max_image_pixels, no_report, quiet):
+def run(model, task, data, data_format, annotations, images, out, corruptions, severities, profile, batch_size, workers,
+        threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize,
+        crop_pct, interpolation, corrupt_at, mean, std, channel_order, output_convention, label_space,
+        ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor,
+        ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
     Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
@@ -85,7 +87,7 @@ def run(model, task, data, annotations, images, out, corruptions, severities, pr
     overrides = {"input_size": input_size or None, "resize": resize, "crop_pct": crop_pct,
                  "interpolation": interpolation, "mean": mean or None, "std": std or None,
                  "channel_order": channel_order, "output_convention": output_convention, "label_space": label_space}
-    config = AuditConfig(model=model, task=task, data=data, out=out, annotations=annotations, images=images,
+    config = AuditConfig(model=model, task=task, data=data, format=data_format, out=out, annotations=annotations, images=images,
                          corruptions=corruptions, severities=parse_int_list(severities, "--severities"), profile=profile,
                          batch_size=batch_size, workers=workers, threads=threads, seed=seed, limit=limit,
                          bootstrap=bootstrap, skip_bad=skip_bad, resume=resume, provider=provider, fp16=fp16,

@@ -25,6 +25,7 @@ class Dataset:
     format: str = ""
     task_type: str = ""
     max_pixels: int | None = None  # images claiming more pixels are refused (None: imageio's default)
+    note: str = ""  # how the metrics read this format (YOLO, VOC: COCO AP on converted ground truth)
 
     def __init__(self, root: str | Path, class_names: Sequence[str]):
         self.root = Path(root)
@@ -96,4 +97,5 @@ class Dataset:
             "num_images": len(self),
             "num_skipped": len(self.skipped),
             "skipped": [{"id": i, "reason": r} for i, r in self.skipped[:100]],
+            **({"note": self.note} if self.note else {}),
         }

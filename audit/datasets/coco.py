@@ -21,9 +21,10 @@ class CocoDataset(Dataset):
     format = "coco"
     task_type = "detection"
 
-    def __init__(self, annotations: str | Path, images: str | Path, root: str | Path | None = None):
+    def __init__(self, annotations: str | Path, images: str | Path, root: str | Path | None = None,
+                 _doc: dict | None = None):
         annotations, images = Path(annotations), Path(images)
-        doc = _load_json(annotations)
+        doc = _load_json(annotations) if _doc is None else _doc
         cats = sorted(doc["categories"], key=lambda c: c["id"])
         super().__init__(root or images.parent, [str(c.get("name", c["id"])) for c in cats])
         self.annotations_path = annotations
@@ -35,6 +36,19 @@ class CocoDataset(Dataset):
         self._items = [{"id": im["file_name"], "path": safe_join(images, im["file_name"], what), "coco_id": im["id"]}
                        for im in doc["images"]]
         self.has_masks = any(ann.get("segmentation") for ann in doc["annotations"])
+
+    # --- data branch: readers of other layouts (YOLO, VOC) build a COCO document in memory ---
+    @classmethod
+    def from_document(cls, doc: dict, images: str | Path, root: str | Path, source: str | Path) -> "CocoDataset":
+        """A dataset over an in-memory COCO document `doc` (checked like a file; `file_name`s go through
+        `safe_join` under `images`); `source` names the file(s) it was converted from, in errors.
+
+        Example:
+            >>> ds = CocoDataset.from_document(doc, "yolo/images/val", "yolo", "yolo/data.yaml")  # doctest: +SKIP
+        """
+        check_coco(doc, str(source))
+        return cls(source, images, root, _doc=doc)
+    # --- end data branch ---
 
     def target(self, index: int) -> int:
         return self._items[index]["coco_id"]
