@@ -196,12 +196,17 @@ def scatter(points: Sequence[tuple[str, float | None, float | None]], x_label: s
                        f'drop {esc(pct(y))}</title></circle><text x="{mx:.1f}" y="{py + 4:.1f}" text-anchor="middle" '
                        f'font-size="11" font-weight="700" fill="#fff">{i + 1}</text>')
     for i, x, y in refs:  # published reference points: hollow grey squares, lettered R1, R2, ...
-        px, py = sx(x), sy(y)
+        vx, py = sx(x), sy(y)
+        px = _free_spot(vx, py, placed)
+        placed.append((px, py))
+        if px != vx:  # moved aside from a marker it would hide: a leader to its value
+            leaders.append(f'<line x1="{vx:.1f}" y1="{py:.1f}" x2="{px:.1f}" y2="{py:.1f}" stroke="{MUTED}" stroke-width="1"/>'
+                           f'<circle cx="{vx:.1f}" cy="{py:.1f}" r="2" fill="{MUTED}"/>')
         markers.append(f'<rect x="{px - 8:.1f}" y="{py - 8:.1f}" width="16" height="16" fill="#fff" stroke="{MUTED}" '
                        f'stroke-width="1.5" stroke-dasharray="3 2"><title>published reference: {esc(references[i][0])}: '
                        f'{esc(pct(x))}, drop {esc(pct(y))}</title></rect><text x="{px:.1f}" y="{py + 3.5:.1f}" '
                        f'text-anchor="middle" font-size="8" fill="{MUTED}">R{i + 1}</text>')
-    return _svg(w, h, "".join(parts + leaders + markers), label, "chart scatter")
+    return _svg(w, h, "".join(parts + leaders + markers), label, "chart scatter")  # leaders first: under markers
 
 
 def _free_spot(x: float, y: float, placed: list[tuple[float, float]], r: float = 9.0) -> float:
