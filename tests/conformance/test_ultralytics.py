@@ -254,3 +254,4 @@ def test_cli_audit_run_needs_no_model_flags(exported, coco_dir, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cli" / "results.json").is_file()
+

@@ -136,3 +136,55 @@ def test_a_flagged_convention_brings_its_input_contract(tmp_path):
     spec = resolve_spec(open_engine(str(model)), "detection", overrides={"output_convention": "torchvision_detection"})
     assert (spec.resize, spec.mean, spec.std) == ("none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
     assert spec.origins["mean"] == "assumed" and spec.origins["output_convention"] == "flag"
+
+
+def yolo_raw_detector(path, boxes_cxcywh, classes, num_classes, names, imgsz=128):
+    """An ONNX graph with Ultralytics' raw detection layout [1, 4 + C, A] and Ultralytics' metadata keys,
+    answering every image with the given boxes (input pixels) and one-hot class scores."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    raw = np.zeros((1, 4 + num_classes, len(classes)), np.float32)
+    for a, (box, c) in enumerate(zip(boxes_cxcywh, classes)):
+        raw[0, :4, a] = box
+        raw[0, 4 + c, a] = 0.9
+    const = helper.make_node("Constant", [], ["raw"], value=numpy_helper.from_array(raw, "raw_v"))
+    ident = helper.make_node("Identity", ["raw"], ["output0"])
+    graph = helper.make_graph([const, ident], "yolo_const",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(raw.shape))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    meta = {"author": "Ultralytics", "task": "detect", "imgsz": f"[{imgsz}, {imgsz}]", "stride": "32",
+            "names": "{" + ", ".join(f"{k}: {n!r}" for k, n in enumerate(names)) + "}"}
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def test_an_ultralytics_model_on_a_yolo_dataset_maps_its_classes_by_name(tmp_path):
+    """The common deployment check: an Ultralytics export on the user's YOLO data (data.yaml), no flags.
+    The model lists the classes in another order than the dataset; its names decide: AP 1.0, and read by
+    index instead (what a tool without label spaces does) the same detections score less."""
+    from audit import synthetic
+    from audit.synthetic_formats import write_yolo
+
+    data = write_yolo(tmp_path / "yolo", n_train=1, n_val=1, size=(128, 128), seed=4)
+    rows = [list(map(float, line.split())) for line in (tmp_path / "yolo/labels/val/0000.txt").read_text().split("\n") if line]
+    order = [2, 0, 3, 1]  # the model's class k is the dataset's class order[k]
+    boxes = [[v * 128 for v in r[1:]] for r in rows]  # 128 x 128 image = network input: no letterbox
+    model = yolo_raw_detector(tmp_path / "yolo.onnx", boxes, [order.index(int(r[0])) for r in rows], 4,
+                              [synthetic.SHAPES[c] for c in order])
+    doc = run_audit(AuditConfig(model=str(model), task="detection", data=str(data), out=str(tmp_path / "a"),
+                                corruptions="contrast", severities=[1], workers=0, progress=False, examples=0,
+                                report=False)).document
+    assert doc["dataset"]["format"] == "yolo" and doc["model"]["metadata"]["output_convention"] == "yolov8"
+    mapping = doc["model"]["label_mapping"]
+    assert (mapping["space"], mapping["source"]) == ("names", "metadata")
+    assert [r["category"] for r in mapping["table"]] == [synthetic.SHAPES[c] for c in order]
+    assert doc["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
+    by_index = run_audit(AuditConfig(model=str(model), task="detection", data=str(data), out=str(tmp_path / "b"),
+                                     corruptions="contrast", severities=[1], workers=0, progress=False, examples=0,
+                                     report=False, overrides={"label_space": "index"})).document
+    assert by_index["cells"][0]["metrics"]["bbox_AP"] < 1.0
