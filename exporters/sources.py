@@ -107,6 +107,10 @@ def from_name(name: str, *, weights: str | None, num_classes: int | None, input_
         coco_layout = (num_classes or 91) == 91
         spec_kw.update(resize="none", mean=(0, 0, 0), std=(1, 1, 1),
                        label_space="category-id" if coco_layout else "index+background")
+        if coco_layout:  # its class names, so an audit on other data than COCO can tell (audit/tasks/labels.py)
+            from torchvision.models._meta import _COCO_CATEGORIES
+
+            spec_kw["class_names"] = list(_COCO_CATEGORIES)
     elif kind == "timm":
         spec_kw.update(timm_eval_spec(model, input_size))
     elif task == "classification":  # torchvision's ImageClassification: shorter side 256, centre 224, bilinear

@@ -23,17 +23,20 @@ from audit.errors import ConfigError, ModelError
 
 # detectors that output labels and may use a background slot or category ids (torchvision's layout)
 _LABEL_OUTPUT_CONVENTIONS = {"torchvision_detection"}
+# class-list slots that name no class (torchvision's COCO list: '__background__', 'N/A')
+PLACEHOLDERS = {"", "background", "na", "n/a", "none"}
 FLAG_HINT = "pass --label-space index|index+background|category-id|names (or label_space / label_to_category in --model-config)"
 
 
 def normalise_name(name: str) -> str:
-    """Case, underscores, hyphens and repeated spaces do not distinguish class names.
+    """Case, spaces, underscores and hyphens do not distinguish class names ("dining table" is VOC's
+    "diningtable").
 
     Example:
-        >>> normalise_name("Traffic_Light "), normalise_name("traffic-light")
-        ('traffic light', 'traffic light')
+        >>> normalise_name("Traffic_Light "), normalise_name("traffic-light"), normalise_name("diningtable")
+        ('trafficlight', 'trafficlight', 'diningtable')
     """
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", str(name))).strip().lower()
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
 
 
 @dataclass
@@ -184,6 +187,7 @@ def _from_space(space: str, spec, data: DatasetLabels, count: int | None, source
     if space == "category-id":
         if data.task_type != "detection":
             raise ConfigError(f"label space 'category-id' applies to detection datasets only; {FLAG_HINT}")
+        _same_ids_same_names(spec.class_names, data)
         return LabelMapping(space, source, reason, identity=set(ids))
     table: list[int | None] = [None, *ids] if space == "index+background" else list(ids)
     expected = len(table)
@@ -201,7 +205,8 @@ def _by_names(model_names: Sequence[str], data: DatasetLabels, source: str, reas
     _no_duplicates(data.names, "the dataset's category names")
     by_name = {normalise_name(n): i for n, i in zip(data.names, data.ids)}
     table = [by_name.get(normalise_name(n)) for n in model_names]
-    unmatched_model = [n for n, c in zip(model_names, table) if c is None]
+    # torchvision's COCO list keeps '__background__' and 'N/A' slots: no class, nothing to match
+    unmatched_model = [n for n, c in zip(model_names, table) if c is None and normalise_name(n) not in PLACEHOLDERS]
     mapped = {c for c in table if c is not None}
     unmatched_data = [n for n, i in zip(data.names, data.ids) if i not in mapped]
     if not mapped:
@@ -256,6 +261,11 @@ def _infer_from_labels(spec, data: DatasetLabels, probe: Sequence[int]) -> Label
     seen = sorted({int(l) for l in probe})
     beyond = [l for l in seen if l > k]
     not_ids = [l for l in seen if 1 <= l <= k and l not in set(ids)]
+    foreign = [l for l in beyond if l not in set(ids)]
+    if foreign:
+        raise ModelError(f"the detector predicted labels {foreign[:5]} that are neither category ids of the dataset nor "
+                         f"within its {k} categories: its classes are another dataset's; give its class names or "
+                         "label_to_category in --model-config (then --label-space names maps them by name)")
     if beyond and not not_ids:
         return _from_space("category-id", spec, data, None, "inferred",
                            f"the model predicted labels {beyond[:5]} above the dataset's {k} categories, "
@@ -269,10 +279,26 @@ def _infer_from_labels(spec, data: DatasetLabels, probe: Sequence[int]) -> Label
                      "(torchvision's COCO-trained models) or --label-space index+background (fine-tuned ones)")
 
 
+def _same_ids_same_names(model_names: Sequence[str], data: DatasetLabels) -> None:
+    """Under category-id, label k is the dataset's category k: where the model names its classes, the
+    names of the shared ids must agree, else the model's ids are another dataset's (COCO's on VOC)."""
+    clashes = [(k, model_names[k], data.name_of(k)) for k in data.ids
+               if 0 <= k < len(model_names) and normalise_name(model_names[k]) not in PLACEHOLDERS
+               and normalise_name(model_names[k]) != normalise_name(data.name_of(k))]
+    if clashes:
+        shown = ", ".join(f"{k}: {m!r} vs {d!r}" for k, m, d in clashes[:4])
+        raise ConfigError(f"read as category ids, the model's classes are not the dataset's ({shown}"
+                          f"{', ...' if len(clashes) > 4 else ''}): its ids come from another dataset; map by name with "
+                          "--label-space names (add --ignore-unmatched-labels to leave out classes only one side has) "
+                          "or give label_to_category in --model-config")
+
+
 def _no_duplicates(names: Sequence[str], what: str) -> None:
     seen: dict[str, str] = {}
     for n in names:
         key = normalise_name(n)
+        if key in PLACEHOLDERS:
+            continue
         if key in seen:
             raise ConfigError(f"{what} hold '{seen[key]}' and '{n}', the same name once normalised; "
                               "rename one, or map with label_to_category in --model-config")

@@ -188,3 +188,21 @@ def test_an_ultralytics_model_on_a_yolo_dataset_maps_its_classes_by_name(tmp_pat
                                      corruptions="contrast", severities=[1], workers=0, progress=False, examples=0,
                                      report=False, overrides={"label_space": "index"})).document
     assert by_index["cells"][0]["metrics"]["bbox_AP"] < 1.0
+
+
+def test_a_coco_detector_exported_by_name_refuses_to_read_another_datasets_ids(tmp_path):
+    """`audit export torchvision:NAME` (91 COCO classes) writes category-id and torchvision's COCO names;
+    on data whose ids mean other classes the audit stops and says to map by name, instead of scoring
+    'person' detections as the dataset's category 1."""
+    from exporters.sources import load_source
+
+    from audit import synthetic
+    from audit.tasks.labels import DatasetLabels, resolve_labels
+
+    spec = load_source("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn").spec
+    assert spec.label_space == "category-id" and spec.class_names[1] == "person" and len(spec.class_names) == 91
+    shapes = DatasetLabels("detection", list(synthetic.CATEGORY_IDS), list(synthetic.SHAPES))
+    with pytest.raises(ConfigError, match="1: 'person' vs 'circle'.*--label-space names"):
+        resolve_labels(spec, shapes)
+    coco = DatasetLabels("detection", [c["id"] for c in coco_categories()], [c["name"] for c in coco_categories()])
+    assert resolve_labels(spec, coco).space == "category-id"

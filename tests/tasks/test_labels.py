@@ -43,7 +43,9 @@ def test_torchvision_labels_are_probed_only_when_the_ids_leave_both_readings_ope
     contiguous = DatasetLabels("detection", [1, 2, 3], ["a", "b", "c"])
     assert not needs_probe(spec(), contiguous)
     assert resolve_labels(spec(), contiguous).space == "index+background"
-    assert resolve_labels(spec(), COCOISH, probe_labels=[1, 9]).space == "category-id"  # 9 > 4 categories
+    assert resolve_labels(spec(), COCOISH, probe_labels=[1, 12]).space == "category-id"  # 12 > 4 categories, an id
+    with pytest.raises(ModelError, match=r"labels \[9\] that are neither category ids"):
+        resolve_labels(spec(), COCOISH, probe_labels=[1, 9])  # 9: above 4 categories, and no id of this dataset
     assert resolve_labels(spec(), COCOISH, probe_labels=[1, 2]).space == "index+background"  # 2 is no category id
     with pytest.raises(ModelError, match="no labels were predicted"):
         resolve_labels(spec(), COCOISH, probe_labels=[])
@@ -81,3 +83,16 @@ def test_a_table_naming_unknown_categories_is_an_error_unless_ignored():
         resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH)
     mapping = resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH, ignore_unmatched=True)
     assert mapping.categories(np.array([1, 2])).tolist() == [1, -1] and mapping.unmatched_model == ["99"]
+
+
+def test_category_ids_of_another_dataset_are_caught_by_their_names():
+    """A COCO detector (torchvision's 91 names) on a VOC-like dataset (ids 1..3): id 1 is 'person' in the
+    model but 'aeroplane' in the data; reading labels as category ids would be silently wrong."""
+    voc = DatasetLabels("detection", [1, 2, 3], ["aeroplane", "bicycle", "bird"])
+    coco_names = ["__background__", "person", "bicycle", "car"]
+    with pytest.raises(ConfigError, match="1: 'person' vs 'aeroplane'.*--label-space names"):
+        resolve_labels(spec(label_space="category-id", class_names=coco_names), voc)
+    same = DatasetLabels("detection", [1, 3], ["person", "car"])  # a COCO subset keeps COCO's ids
+    assert resolve_labels(spec(label_space="category-id", class_names=coco_names), same).space == "category-id"
+    by_name = resolve_labels(spec(label_space="names", class_names=coco_names), voc, ignore_unmatched=True)
+    assert by_name.categories(np.array([2, 1])).tolist() == [2, -1]  # bicycle kept, person has no VOC twin here
