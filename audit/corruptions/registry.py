@@ -89,8 +89,8 @@ def _declaration(name: str, group: str | None, subset: str | None, params: Any, 
         if subset not in (None, USER):
             raise ValueError(f"{name}: a plug-in corruption has subset '{USER}', got {subset!r}")
         group, subset = group or USER, USER
-        if not isinstance(group, str) or not group.replace("_", "").replace("-", "").isalnum() or group in ("all", "none", *SUBSETS):
-            raise ValueError(f"{name}: group must be a word of letters, digits, _ or - (not all, none or a subset), got {group!r}")
+        if not isinstance(group, str) or not group.replace("_", "").replace("-", "").isalnum() or (group != USER and group in ("all", "none", "clean", *SUBSETS)):
+            raise ValueError(f"{name}: group must be a word of letters, digits, _ or - (not all, none, clean or a built-in subset), got {group!r}")
         if not isinstance(params, dict):
             params = {profile: params for profile in PROFILES}
     else:
