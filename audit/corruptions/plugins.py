@@ -26,7 +26,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from audit.corruptions.registry import CORRUPTIONS, registering_plugin
+from audit.corruptions.registry import CORRUPTIONS, _load_families, registering_plugin
 from audit.corruptions.validate import check_corruption
 from audit.errors import ConfigError, CorruptionError, RobustAuditError
 
@@ -94,6 +94,7 @@ def load_files(paths: Sequence[str | Path]) -> list[Plugin]:
         >>> load_files(["my_lens_dirt.py"])  # doctest: +SKIP
         [Plugin(kind='file', origin='/home/me/my_lens_dirt.py', ...)]
     """
+    _load_families()  # built-ins and entry points first: a file may not take their names
     return [load_file(p) for p in paths]
 
 
