@@ -22,6 +22,8 @@ from audit import results
 from audit.cellstore import CellStore
 from audit.corruptions import get, names
 from audit.corruptions.api import check_severity
+from audit.corruptions.plugins import load_files, loaded
+from audit.corruptions.registry import USER
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
 from audit.environment import environment
@@ -73,6 +75,7 @@ class AuditConfig:
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
     max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.imageio's)
     corrupt_at: str | None = None  # original or input (audit.runner.CORRUPT_AT); default per task
+    corruption_plugins: list[str] = field(default_factory=list)  # plug-in files (audit.corruptions.plugins)
     report: bool = True
     progress: bool = True
 
@@ -121,6 +124,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
                 "limit": config.limit, "spec": spec.to_metadata(), "reference": config.reference_corruptions,
                 "label_mapping": {k: setup.label_mapping[k] for k in ("space", "table")},
                 "corrupt_at": setup.context.corrupt_at}
+    if plugins_doc():  # a resumed run needs the same plug-ins (files by hash, packages by version)
+        manifest["plugins"] = [{k: p[k] for k in ("origin", "version", "sha256")} for p in plugins_doc()]
     store.check_manifest(manifest, config.resume)
 
     cells = all_cells(corruptions, severities)
@@ -179,7 +184,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
         "corruption": {"profile": profile, "corrupt_at": context.corrupt_at, "resolution": _resolution(context, spec),
                        "source": "cifar-10-c npy" if dataset.prerendered() else
                        ("on-the-fly, imagecorruptions' own code" if config.reference_corruptions else "on-the-fly"),
-                       "corruptions": corruptions, "severities": severities, "seed": config.seed},
+                       "corruptions": corruptions, "severities": severities, "seed": config.seed,
+                       "user_defined": [c for c in corruptions if get(c).subset == USER], "plugins": plugins_doc()},
         "cells": cell_docs, "summary": summary,
         "thresholds": {"fail_under_rpc": config.fail_under_rpc, "fail_under_mpc": config.fail_under_mpc},
         "verdict": verdict, "examples": examples, "environment": environment(),
@@ -219,6 +225,7 @@ def prepare(config: AuditConfig) -> Setup:
     """Open the data and the model, resolve what the model means, and check one image end to end."""
     ttype = task_type(config.task)
     severities = sorted({check_severity(s) for s in config.severities})
+    load_files(config.corruption_plugins)
     corruptions = names(config.corruptions)
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
@@ -234,7 +241,8 @@ def prepare(config: AuditConfig) -> Setup:
     corrupt_at = config.corrupt_at or default_corrupt_at(config.task)
     if corrupt_at not in CORRUPT_AT:
         raise ConfigError(f"unknown corrupt_at '{corrupt_at}'; valid: {', '.join(CORRUPT_AT)}")
-    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at)
+    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at,
+                             tuple(str(p) for p in config.corruption_plugins))
     return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
                  mapping.describe(spec.class_names, DatasetLabels.of(dataset)))
 
@@ -248,6 +256,11 @@ def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellS
     return run_cells(cells, dataset=setup.dataset, adapter=setup.adapter, context=setup.context, store=store,
                      executor=LocalExecutor(workers), batch_size=config.batch_size if setup.adapter.batchable else 1,
                      with_masks=setup.with_masks, on_images=on_images)
+
+
+def plugins_doc() -> list[dict[str, Any]]:
+    """The corruption plug-ins loaded in this process, as the results document lists them."""
+    return [p.describe() for p in loaded()]
 
 
 def _resolution(context: PrepareContext, spec) -> str:

@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 
 from audit.corruptions import corrupt, names
 from audit.corruptions.api import check_severity
+from audit.corruptions.plugins import load_files
 from audit.errors import ConfigError, DatasetError
 from audit.imageio import IMAGE_SUFFIXES, read_image, write_image
 from audit.safety import atomic_write, check_inside, check_name, prepare_out, safe_join
@@ -90,7 +91,8 @@ def output_path(out: Path, corruption: str, severity: int, rel: str) -> Path:
 
 
 def _render_one(job: tuple) -> tuple[str, int]:
-    images, out, rel, cells, seed, profile, reference, max_pixels = job
+    images, out, rel, cells, seed, profile, reference, max_pixels, plugins = job
+    load_files(plugins)  # a spawned worker starts with the built-ins only; once per process
     todo = [(c, s) for c, s in cells if not output_path(out, c, s, rel).exists()]
     if todo:
         image = read_image(safe_join(images, rel, "image"), max_pixels)
@@ -116,6 +118,7 @@ def prerender(
     data: str | Path | None = None,
     task: str | None = None,
     format: str | None = None,
+    plugins: Sequence[str | Path] = (),
 ) -> PrerenderResult:
     """Write corrupted copies of every image for every (corruption, severity).
 
@@ -127,6 +130,8 @@ def prerender(
         >>> prerender("val2017", "coco-c", corruptions="noise", severities=[1, 3])  # doctest: +SKIP
     """
     out = Path(out)
+    plugins = tuple(str(p) for p in plugins)  # corruption plug-in files, imported here and by every worker
+    load_files(plugins)
     cells = [(c, check_severity(s)) for c in names(corruptions) for s in sorted(set(severities))]
     if not cells:
         raise ConfigError("nothing to render: give --corruptions and --severities")
@@ -147,7 +152,7 @@ def prerender(
     if coco:
         data = Path(coco).read_bytes()
         atomic_write(safe_output(out, "annotations", Path(coco).name), lambda fh: fh.write(data))
-    jobs = [(images, out, rel, cells, seed, profile, reference, max_image_pixels) for rel in rels]
+    jobs = [(images, out, rel, cells, seed, profile, reference, max_image_pixels, plugins) for rel in rels]
     bar = _progress(len(rels) * len(cells), progress)
     try:
         for _, done in _map(jobs, workers):

@@ -34,6 +34,10 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str) -> None:
+        """Forget `name` (a plug-in refused after it registered); unknown names are ignored."""
+        self._entries.pop(name, None)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of `add`."""
 

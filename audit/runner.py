@@ -62,6 +62,7 @@ class PrepareContext:
     profile: str
     reference: bool = False  # imagecorruptions' own code path instead of our kernels
     corrupt_at: str = "original"  # see CORRUPT_AT
+    plugins: tuple[str, ...] = ()  # corruption plug-in files (--corruption-plugin): workers import them too
 
 
 _CONTEXT: PrepareContext | None = None
@@ -69,6 +70,9 @@ _CONTEXT: PrepareContext | None = None
 
 def _init_worker(context: PrepareContext) -> None:
     global _CONTEXT
+    from audit.corruptions.plugins import load_files  # entry point plug-ins load with the registry
+
+    load_files(context.plugins)  # a spawned worker starts with the built-ins only
     _CONTEXT = context
 
 

@@ -47,6 +47,7 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         ("corruption source", cor.get("source") or DASH),
         ("corruptions / severities", f"{len(cor.get('corruptions') or [])} / {', '.join(map(str, cor.get('severities') or []))}"),
         ("seed", str(cor.get("seed", DASH))),
+        *([("user-defined corruptions", _plugins_text(cor))] if cor.get("plugins") else []),
         ("status", str(d.get("status", DASH))),
         ("robustaudit / python", f"{env.get('robustaudit', DASH)} / {env.get('python', DASH)}"),
         ("packages", packages or DASH),
@@ -55,6 +56,16 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         ("date", str(d.get("created", DASH))),
         ("results file", run.source or DASH),
     ]
+
+
+def _plugins_text(cor: dict) -> str:
+    """Each corruption plug-in: its corruptions, origin, and version or file hash (schema 1.2)."""
+    parts = []
+    for p in cor.get("plugins") or []:
+        if isinstance(p, dict):
+            pin = f"version {p['version']}" if p.get("version") else f"sha256 {str(p.get('sha256') or DASH)[:16]}"
+            parts.append(f"{', '.join(map(str, p.get('corruptions') or []))} from {p.get('kind', DASH)} {p.get('origin', DASH)} ({pin})")
+    return "; ".join(parts) or DASH
 
 
 def _mapping_text(mapping: dict) -> str:

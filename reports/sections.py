@@ -134,6 +134,7 @@ def per_corruption(run: Run, anchor: str) -> str:
     entries = dict(run.summary.get("per_corruption") or {})
     entries.update(run.holdout.get("per_corruption") or {})
     rows = []
+    user = set((run.doc.get("corruption") or {}).get("user_defined") or [])  # plug-ins (schema 1.2)
     for name, group in run.corruptions():
         e = entries.get(name, {})
         mean = e.get("mean")
@@ -141,7 +142,8 @@ def per_corruption(run: Run, anchor: str) -> str:
             vals = [v for v in (run.cell(name, s) for s in run.severities()) if is_num(v)]
             mean = sum(vals) / len(vals) if vals else None
         worst = f"s{e['worst_severity']} ({esc(pct(e.get('worst')))})" if is_num(e.get("worst_severity")) else DASH
-        rows.append([esc(name), esc(e.get("group", group)), f'<span class="num">{esc(pct(run.clean()))}</span>',
+        label = esc(name) + (' <span class="muted">(user-defined)</span>' if name in user else "")
+        rows.append([label, esc(e.get("group", group)), f'<span class="num">{esc(pct(run.clean()))}</span>',
                      f'<span class="num">{esc(pct(mean))}</span>', f'<span class="num">{esc(pct(drop_of(e)))}</span>', worst])
     return (f'<section id="{anchor}-corruptions"><h3>Per corruption</h3>'
             + table(["corruption", "group", "clean", "mean corrupted", "relative drop", "worst severity"], rows, "percorr")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, parse_int_list
+from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, corruption_plugin_option, parse_int_list
 
 
 @click.command()
@@ -21,6 +21,7 @@ from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, parse_int_list
               help="COCO annotation json: render only its images; the json is copied to OUT/annotations/.")
 @click.option("--corruptions", default="benchmark", show_default=True,
               help="Subset (benchmark, holdout, all), group (noise, blur, weather, digital) or names, comma-separated.")
+@corruption_plugin_option
 @click.option("--severities", default="1,2,3,4,5", show_default=True, help="Comma-separated severities 1-5.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the corruptions' random draws.")
 @click.option("--profile", default="imagenet-c", show_default=True, type=click.Choice(["imagenet-c", "cifar-10-c"]))
@@ -29,7 +30,7 @@ from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, parse_int_list
 @click.option("--max-image-pixels", default=None, type=click.IntRange(min=1),
               help="Refuse images with more pixels, before decoding (decompression bombs) [default: 89478485].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def corrupt(images, data, task, data_format, out, coco, corruptions, severities, seed, profile, workers, reference, max_image_pixels, quiet):
+def corrupt(images, data, task, data_format, out, coco, corruptions, corruption_plugins, severities, seed, profile, workers, reference, max_image_pixels, quiet):
     """Write corrupted copies of every image, for every corruption and severity.
 
     Files keep their format (PNG stays lossless) and are written atomically; running the same
@@ -51,6 +52,6 @@ def corrupt(images, data, task, data_format, out, coco, corruptions, severities,
     result = prerender(images, out, corruptions=corruptions, severities=parse_int_list(severities, "--severities"),
                        seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet,
                        reference=reference, max_image_pixels=max_image_pixels, data=data, task=task,
-                       format=data_format)
+                       format=data_format, plugins=corruption_plugins)
     click.echo(f"{result.images} images x {len(result.cells)} cells: {result.written} files written, "
                f"{result.skipped} already there, in {result.out}")

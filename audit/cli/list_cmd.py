@@ -6,6 +6,8 @@ import json
 
 import click
 
+from audit.cli.options import corruption_plugin_option
+
 
 @click.group("list")
 def list_group() -> None:
@@ -14,24 +16,34 @@ def list_group() -> None:
 
 @list_group.command("corruptions")
 @click.option("--subset", default="all", show_default=True,
-              help="all, benchmark, holdout, a group (noise, blur, weather, digital) or names.")
+              help="all, benchmark, holdout, user, a group (noise, blur, weather, digital, a plug-in's) or names.")
+@corruption_plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def corruptions(subset: str, as_json: bool) -> None:
-    """Corruption names with their group and subset (benchmark counts in mPC; holdout is reported apart).
+def corruptions(subset: str, corruption_plugins: tuple[str, ...], as_json: bool) -> None:
+    """Corruption names with their group, subset (suite) and origin.
+
+    benchmark counts in mPC; holdout is reported apart; user: plug-ins (installed packages with a
+    `robustaudit.corruptions` entry point, or --corruption-plugin files), origin says which.
 
     Example:
 
         audit list corruptions --subset noise
+
+        audit list corruptions --corruption-plugin lens_dirt.py --subset user
     """
     from audit.corruptions import get, names
+    from audit.corruptions.plugins import load_files
 
-    rows = [{"name": n, "group": get(n).group, "subset": get(n).subset, "random": get(n).random} for n in names(subset)]
+    load_files(corruption_plugins)
+    rows = [{"name": n, "group": get(n).group, "subset": get(n).subset, "origin": get(n).origin, "random": get(n).random}
+            for n in names(subset)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':20s} {'group':8s} {'subset':10s}")
+    width = max([20, *(len(r["name"]) + 1 for r in rows)])
+    click.echo(f"{'name':{width}s} {'group':8s} {'subset':10s} origin")
     for row in rows:
-        click.echo(f"{row['name']:20s} {row['group']:8s} {row['subset']:10s}")
+        click.echo(f"{row['name']:{width}s} {row['group']:8s} {row['subset']:10s} {row['origin']}")
 
 
 @list_group.command("profiles")

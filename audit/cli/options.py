@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from audit.errors import ConfigError
 
 # audit.datasets.recognize.FORMATS, listed here so that the CLI starts without importing the readers
@@ -24,3 +26,10 @@ def parse_int_list(text: str, option: str) -> list[int]:
     if not values:
         raise ConfigError(f"{option} is empty")
     return values
+
+
+def corruption_plugin_option(func):
+    """`--corruption-plugin PATH.py` (repeatable), shared by run, corrupt and list corruptions."""
+    return click.option("--corruption-plugin", "corruption_plugins", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+                        help="A Python file that registers corruptions with @audit.corruptions.corruption (repeatable); "
+                             "it runs as code, like a plug-in package: give only files you trust.")(func)

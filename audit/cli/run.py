@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, parse_int_list
+from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, corruption_plugin_option, parse_int_list
 
 TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "classification"]
 
@@ -19,6 +19,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--images", default=None, help="COCO image folder (default DATA/val2017).")
 @click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>].")
 @click.option("--corruptions", default="benchmark", show_default=True, help="Subset, group or names (see 'audit list corruptions').")
+@corruption_plugin_option
 @click.option("--severities", default="1,2,3,4,5", show_default=True)
 @click.option("--profile", type=click.Choice(["imagenet-c", "cifar-10-c"]), default=None,
               help="Corruption constants [default: cifar-10-c for cifar10, else imagenet-c].")
@@ -66,7 +67,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
               help="Refuse images with more pixels, before decoding (decompression bombs) [default: 89478485].")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(model, task, data, data_format, annotations, images, out, corruptions, severities, profile, batch_size, workers,
+def run(model, task, data, data_format, annotations, images, out, corruptions, corruption_plugins, severities, profile, batch_size, workers,
         threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize,
         crop_pct, interpolation, corrupt_at, mean, std, channel_order, output_convention, label_space,
         ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor,
@@ -96,7 +97,8 @@ def run(model, task, data, data_format, annotations, images, out, corruptions, s
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
                          reference_corruptions=reference_corruptions, corrupt_at=corrupt_at, executor=executor,
-                         ray_address=ray_address, max_image_pixels=max_image_pixels)
+                         ray_address=ray_address, max_image_pixels=max_image_pixels,
+                         corruption_plugins=list(corruption_plugins))
     result = run_audit(config)
     print_summary(result.document, str(result.out))
     if result.verdict["status"] == "fail":

@@ -13,12 +13,17 @@ A kernel gets a read-only uint8 HxWx3 image, the parameter of the requested prof
 and a NumPy Generator (its only source of randomness). It returns the corrupted image on the 0..255
 scale in any real dtype and the same HxW; the API clips to [0, 255] and truncates to uint8 as the
 reference's `np.uint8()` does. Registry-wide tests pick every registered corruption up.
+
+Plug-ins (audit.corruptions.plugins) use the same decorator: while a plug-in loads, what it registers
+gets subset "user" (never in the benchmark mPC), the group it declares (default "user") and the
+plug-in as its `origin`; `params` may then be one sequence of 5 values for every profile.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -28,7 +33,8 @@ from audit.registry import Registry
 Kernel = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
 GROUPS = ("noise", "blur", "weather", "digital")
-SUBSETS = ("benchmark", "holdout")
+SUBSETS = ("benchmark", "holdout", "user")
+USER = "user"  # the subset (and default group) of plug-in corruptions
 PROFILES = {
     "imagenet-c": "imagecorruptions 1.1.2 parameters (Michaelis et al. 2019), any image of at least 32x32",
     "cifar-10-c": "the milder constants of hendrycks/robustness make_cifar_c.py, for 32x32 images",
@@ -46,6 +52,7 @@ class Corruption:
     kernel: Kernel
     params: dict[str, tuple[Any, ...]]
     random: bool
+    origin: str = "builtin"  # or the plug-in that registered it (a distribution name or a file path)
 
     def param(self, profile: str, severity: int) -> Any:
         """The kernel parameter for `profile` at `severity` (1..5)."""
@@ -60,24 +67,54 @@ CORRUPTIONS: Registry[Corruption] = Registry("corruption")
 def corruption(
     name: str,
     *,
-    group: str,
-    params: dict[str, Sequence[Any]],
-    subset: str = "benchmark",
+    group: str | None = None,
+    params: dict[str, Sequence[Any]] | Sequence[Any],
+    subset: str | None = None,
     random: bool = True,
 ) -> Callable[[Kernel], Kernel]:
     """Register the decorated kernel as corruption `name` (see the module docstring)."""
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
-    if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
-    if set(params) != set(PROFILES) or any(len(v) != 5 for v in params.values()):
-        raise ValueError(f"{name}: params need 5 values for each profile {list(PROFILES)}")
+    origin = _PLUGIN_ORIGIN[-1] if _PLUGIN_ORIGIN else "builtin"
+    group, subset, table = _declaration(name, group, subset, params, plugin=origin != "builtin")
 
     def deco(kernel: Kernel) -> Kernel:
-        CORRUPTIONS.add(name, Corruption(name, group, subset, kernel, {k: tuple(v) for k, v in params.items()}, random))
+        CORRUPTIONS.add(name, Corruption(name, group, subset, kernel, table, random, origin))
         return kernel
 
     return deco
+
+
+def _declaration(name: str, group: str | None, subset: str | None, params: Any, plugin: bool) -> tuple[str, str, dict]:
+    """Check a declaration; returns (group, subset, params per profile)."""
+    if plugin:
+        if subset not in (None, USER):
+            raise ValueError(f"{name}: a plug-in corruption has subset '{USER}', got {subset!r}")
+        group, subset = group or USER, USER
+        if not isinstance(group, str) or not group.replace("_", "").replace("-", "").isalnum() or (group != USER and group in ("all", "none", "clean", *SUBSETS)):
+            raise ValueError(f"{name}: group must be a word of letters, digits, _ or - (not all, none, clean or a built-in subset), got {group!r}")
+        if not isinstance(params, dict):
+            params = {profile: params for profile in PROFILES}
+    else:
+        if group not in GROUPS:
+            raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+        subset = subset or "benchmark"
+        if subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+    if not isinstance(params, dict) or set(params) != set(PROFILES) or any(len(v) != 5 for v in params.values()):
+        raise ValueError(f"{name}: params need 5 values for each profile {list(PROFILES)}")
+    return group, subset, {k: tuple(v) for k, v in params.items()}
+
+
+_PLUGIN_ORIGIN: list[str] = []
+
+
+@contextmanager
+def registering_plugin(origin: str) -> Iterator[None]:
+    """Within this block, `@corruption` registers user-defined corruptions of plug-in `origin`."""
+    _PLUGIN_ORIGIN.append(origin)
+    try:
+        yield
+    finally:
+        _PLUGIN_ORIGIN.pop()
 
 
 def get(name: str) -> Corruption:
@@ -89,9 +126,9 @@ def get(name: str) -> Corruption:
 def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
     """Expand a selection into corruption names, in the protocol's order.
 
-    `selection` is a subset (benchmark, holdout, all), a group (noise, blur, weather, digital: the
-    benchmark corruptions of that group), a corruption name, 'none', or a list / comma-separated
-    string of any of these.
+    `selection` is a subset (benchmark, holdout, user, all), a group (noise, blur, weather, digital:
+    the benchmark corruptions of that group; a plug-in's own group: its corruptions), a corruption
+    name, 'none', or a list / comma-separated string of any of these.
 
     Example:
         >>> names("noise")
@@ -111,14 +148,21 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
             picked = [n for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).subset == item]
         elif item in GROUPS:
             picked = [n for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).group == item and CORRUPTIONS.get(n).subset == "benchmark"]
+        elif item in _plugin_groups():
+            picked = [n for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).group == item]
         elif item in CORRUPTIONS:
             picked = [item]
         else:
-            valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *CORRUPTIONS.names()])
+            valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *_plugin_groups(), *CORRUPTIONS.names()])
             raise ConfigError(f"unknown corruption or set '{item}'; valid: {valid}")
         out.extend(n for n in picked if n not in out)
     order = CORRUPTIONS.names()
     return sorted(out, key=order.index)
+
+
+def _plugin_groups() -> list[str]:
+    groups = (CORRUPTIONS.get(n).group for n in CORRUPTIONS.names() if CORRUPTIONS.get(n).subset == USER)
+    return [g for g in dict.fromkeys(groups) if g not in GROUPS]
 
 
 # The protocol's order (REFERENCE.md section 1); families register in this order.
@@ -130,3 +174,6 @@ def _load_families() -> None:
 
     for family in _FAMILY_MODULES:
         importlib.import_module(f"audit.corruptions.{family}")
+    from audit.corruptions.plugins import load_entry_points  # after the built-ins: a plug-in may not take their names
+
+    load_entry_points()

@@ -11,9 +11,9 @@ def test_list_corruptions_table_and_json():
     result = CliRunner().invoke(cli, ["list", "corruptions"])
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert len(lines) == 20 and lines[0].split() == ["name", "group", "subset"]
-    assert lines[1].split() == ["gaussian_noise", "noise", "benchmark"]
-    assert lines[-1].split() == ["saturate", "digital", "holdout"]
+    assert len(lines) == 20 and lines[0].split() == ["name", "group", "subset", "origin"]
+    assert lines[1].split() == ["gaussian_noise", "noise", "benchmark", "builtin"]
+    assert lines[-1].split() == ["saturate", "digital", "holdout", "builtin"]
     rows = json.loads(CliRunner().invoke(cli, ["list", "corruptions", "--json", "--subset", "holdout"]).output)
     assert [r["name"] for r in rows] == ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
 
