@@ -27,8 +27,8 @@ from audit.registry import Registry
 
 Kernel = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
-GROUPS = ("noise", "blur", "weather", "digital")
-SUBSETS = ("benchmark", "holdout")
+GROUPS = ("noise", "blur", "weather", "digital", "cbar")  # cbar: ImageNet-C-bar, its own group
+SUBSETS = ("benchmark", "holdout", "cbar")  # cbar: the ImageNet-C-bar suite (never in mPC)
 PROFILES = {
     "imagenet-c": "imagecorruptions 1.1.2 parameters (Michaelis et al. 2019), any image of at least 32x32",
     "cifar-10-c": "the milder constants of hendrycks/robustness make_cifar_c.py, for 32x32 images",
@@ -89,7 +89,7 @@ def get(name: str) -> Corruption:
 def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
     """Expand a selection into corruption names, in the protocol's order.
 
-    `selection` is a subset (benchmark, holdout, all), a group (noise, blur, weather, digital: the
+    `selection` is a subset (benchmark, holdout, cbar, all), a group (noise, blur, weather, digital: the
     benchmark corruptions of that group), a corruption name, 'none', or a list / comma-separated
     string of any of these.
 
@@ -122,7 +122,7 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
 
 
 # The protocol's order (REFERENCE.md section 1); families register in this order.
-_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout")
+_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout", "cbar")
 
 
 def _load_families() -> None:
