@@ -7,6 +7,8 @@ Changelog of `schema_version`:
 - 1.0: first version.
 - 1.1: `corruption.corrupt_at` (original / input) and `model.spec_source` (where the ModelSpec came
   from, which keys were assumed); both optional, so 1.0 documents stay valid.
+- 1.2: `summary.suites`: a robustness block per non-benchmark suite that ran (cbar: ImageNet-C-bar),
+  kept out of `summary.metrics`; optional, so 1.0 and 1.1 documents stay valid.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 
