@@ -14,10 +14,11 @@ def list_group() -> None:
 
 @list_group.command("corruptions")
 @click.option("--subset", default="all", show_default=True,
-              help="all, benchmark, holdout, a group (noise, blur, weather, digital) or names.")
+              help="all, a suite (benchmark, holdout, cbar), a group (noise, blur, weather, digital) or names.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def corruptions(subset: str, as_json: bool) -> None:
-    """Corruption names with their group and subset (benchmark counts in mPC; holdout is reported apart).
+    """Corruption names with their group and subset, i.e. suite (benchmark counts in mPC; holdout and
+    cbar, ImageNet-C-bar, are reported apart).
 
     Example:
 
@@ -29,9 +30,10 @@ def corruptions(subset: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':20s} {'group':8s} {'subset':10s}")
+    width = max([20, *(len(r["name"]) for r in rows)])
+    click.echo(f"{'name':{width}s} {'group':8s} {'subset':10s}")
     for row in rows:
-        click.echo(f"{row['name']:20s} {row['group']:8s} {row['subset']:10s}")
+        click.echo(f"{row['name']:{width}s} {row['group']:8s} {row['subset']:10s}")
 
 
 @list_group.command("profiles")
