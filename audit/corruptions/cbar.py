@@ -43,7 +43,7 @@ def _cbar(name: str, imagenet: tuple, cifar: tuple, random: bool = True):
                       params={"imagenet-c": imagenet, "cifar-10-c": cifar})
 
 
-# --- caustic_refraction --------------------------------------------------------------------------
+# Registered in the published order of ImageNet-C-bar (imagenet_c_bar.csv).
 
 def draw_caustic_refraction(rng: np.random.Generator, severity: float, h: int, w: int) -> Params:
     s = min(h, w)
@@ -79,7 +79,25 @@ def caustic_refraction(x: np.ndarray, severity: float, rng: np.random.Generator)
     return render_caustic_refraction(x, **draw_caustic_refraction(rng, severity, *x.shape[:2]))
 
 
-# --- sparkles and inverse_sparkles ---------------------------------------------------------------
+def draw_inverse_sparkles(rng: np.random.Generator, severity: float, h: int, w: int) -> Params:
+    radius = 0.25 * min(h, w)
+    center = rng.uniform(0.25, 0.75, size=2) * (h, w)
+    lengths = radius + 0.25 * radius * rng.standard_normal(rng.integers(50, 200))
+    return {"center": center, "lengths": lengths, "exponent": level(severity, 65) / 50.0}
+
+
+def render_inverse_sparkles(x: np.ndarray, center: np.ndarray, lengths: np.ndarray, exponent: float) -> np.ndarray:
+    """The image seen through a star-shaped hole in white."""
+    y, xx = fields.grid(*x.shape[:2])
+    f = fields.rays(y, xx, center, np.asarray(lengths, np.float64), exponent)[..., None]
+    return 255.0 + f * (_unit(x) - 255.0)
+
+
+@_cbar("inverse_sparkles", (1.0, 2.0, 4.0, 9.0, 10.0), (1.0, 1.5, 2.5, 4.5, 5.0))
+def inverse_sparkles(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    """White everywhere but a star burst around a point near the centre."""
+    return render_inverse_sparkles(x, **draw_inverse_sparkles(rng, severity, *x.shape[:2]))
+
 
 def draw_sparkles(rng: np.random.Generator, severity: float, h: int, w: int) -> Params:
     s = min(h, w)
@@ -105,28 +123,6 @@ def sparkles(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.nda
     return render_sparkles(x, **draw_sparkles(rng, severity, *x.shape[:2]))
 
 
-def draw_inverse_sparkles(rng: np.random.Generator, severity: float, h: int, w: int) -> Params:
-    radius = 0.25 * min(h, w)
-    center = rng.uniform(0.25, 0.75, size=2) * (h, w)
-    lengths = radius + 0.25 * radius * rng.standard_normal(rng.integers(50, 200))
-    return {"center": center, "lengths": lengths, "exponent": level(severity, 65) / 50.0}
-
-
-def render_inverse_sparkles(x: np.ndarray, center: np.ndarray, lengths: np.ndarray, exponent: float) -> np.ndarray:
-    """The image seen through a star-shaped hole in white."""
-    y, xx = fields.grid(*x.shape[:2])
-    f = fields.rays(y, xx, center, np.asarray(lengths, np.float64), exponent)[..., None]
-    return 255.0 + f * (_unit(x) - 255.0)
-
-
-@_cbar("inverse_sparkles", (1.0, 2.0, 4.0, 9.0, 10.0), (1.0, 1.5, 2.5, 4.5, 5.0))
-def inverse_sparkles(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    """White everywhere but a star burst around a point near the centre."""
-    return render_inverse_sparkles(x, **draw_inverse_sparkles(rng, severity, *x.shape[:2]))
-
-
-# --- noise fields ---------------------------------------------------------------------------------
-
 @_cbar("perlin_noise", (4.6, 5.2, 5.8, 7.6, 8.8), (4.6, 5.2, 5.8, 7.6, 8.8))
 def perlin_noise(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
     """Blend towards bright Perlin turbulence (5 octaves, base period 32/224 of the short side)."""
@@ -146,14 +142,6 @@ def blue_noise_sample(x: np.ndarray, severity: float, rng: np.random.Generator) 
     return x * keep[..., None]
 
 
-@_cbar("brownish_noise", (1.0, 2.0, 3.0, 4.0, 5.0), (2.5, 4.0, 5.5, 6.5, 7.0))
-def brownish_noise(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    """Add low-frequency (1/(f^2+1)) colour noise, one field per channel."""
-    h, w = x.shape[:2]
-    noise = np.stack([fields.spectral_noise(rng, h, w, min(h, w), "brownish") for _ in range(3)], axis=-1)
-    return _unit(x) + level(severity, 64) * noise
-
-
 @_cbar("plasma_noise", (4.75, 7.0, 8.5, 9.25, 10.0), (2.1, 4.2, 5.6, 6.3, 7.0))
 def plasma_noise(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
     """Blend in a coloured plasma pattern."""
@@ -171,8 +159,6 @@ def render_plasma_noise(x: np.ndarray, time: float, iterations: int, sharpness: 
     noise = fields.plasma(*x.shape[:2], time, iterations, sharpness, scale)
     return (1 - intensity / 255) * _unit(x) + intensity * noise
 
-
-# --- geometric patterns ---------------------------------------------------------------------------
 
 @_cbar("checkerboard_cutout", (2.0, 3.0, 4.0, 5.0, 6.0), (1.0, 2.0, 3.0, 4.0, 5.0))
 def checkerboard_cutout(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
@@ -229,3 +215,11 @@ def render_single_frequency_greyscale(x: np.ndarray, freq: np.ndarray, phase: fl
 def single_frequency_greyscale(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
     """A single grey sinusoidal grating over the image."""
     return render_single_frequency_greyscale(x, **draw_single_frequency_greyscale(rng, severity, *x.shape[:2]))
+
+
+@_cbar("brownish_noise", (1.0, 2.0, 3.0, 4.0, 5.0), (2.5, 4.0, 5.5, 6.5, 7.0))
+def brownish_noise(x: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    """Add low-frequency (1/(f^2+1)) colour noise, one field per channel."""
+    h, w = x.shape[:2]
+    noise = np.stack([fields.spectral_noise(rng, h, w, min(h, w), "brownish") for _ in range(3)], axis=-1)
+    return _unit(x) + level(severity, 64) * noise

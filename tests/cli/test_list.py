@@ -14,7 +14,7 @@ def test_list_corruptions_table_and_json():
     assert len(lines) == 30 and lines[0].split() == ["name", "group", "subset"]
     assert lines[1].split() == ["gaussian_noise", "noise", "benchmark"]
     assert lines[19].split() == ["saturate", "digital", "holdout"]
-    assert lines[-1].split() == ["single_frequency_greyscale", "cbar", "cbar"]
+    assert lines[-1].split() == ["brownish_noise", "cbar", "cbar"]
     rows = json.loads(CliRunner().invoke(cli, ["list", "corruptions", "--json", "--subset", "holdout"]).output)
     assert [r["name"] for r in rows] == ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
 
