@@ -117,8 +117,23 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
             valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *CORRUPTIONS.names()])
             raise ConfigError(f"unknown corruption or set '{item}'; valid: {valid}")
         out.extend(n for n in picked if n not in out)
-    order = CORRUPTIONS.names()
-    return sorted(out, key=order.index)
+    return sorted(out, key=_protocol_order())
+
+
+def _protocol_order() -> Callable[[str], tuple[int, int]]:
+    """Sort key: family module in _FAMILY_MODULES order, then registration order; others last.
+
+    Registration order alone depends on which module a caller imported first (a test importing
+    audit.corruptions.cbar directly registers it before noise).
+    """
+    registered = CORRUPTIONS.names()
+
+    def key(name: str) -> tuple[int, int]:
+        family = CORRUPTIONS.get(name).kernel.__module__.rsplit(".", 1)[-1]
+        rank = _FAMILY_MODULES.index(family) if family in _FAMILY_MODULES else len(_FAMILY_MODULES)
+        return rank, registered.index(name)
+
+    return key
 
 
 # The protocol's order (REFERENCE.md section 1); families register in this order.
