@@ -7,7 +7,9 @@ Changelog of `schema_version`:
 - 1.0: first version.
 - 1.1: `corruption.corrupt_at` (original / input) and `model.spec_source` (where the ModelSpec came
   from, which keys were assumed); both optional, so 1.0 documents stay valid.
-- 1.2: `corruption.user_defined` (the run's plug-in corruptions) and `corruption.plugins` (each
+- 1.2: `summary.suites`: a robustness block per non-benchmark suite that ran (cbar: ImageNet-C-bar),
+  kept out of `summary.metrics`; optional, so 1.0 and 1.1 documents stay valid.
+- 1.3: `corruption.user_defined` (the run's plug-in corruptions) and `corruption.plugins` (each
   plug-in's kind, origin, version or sha256, corruptions, load warnings); optional.
 """
 
@@ -22,7 +24,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 

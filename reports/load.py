@@ -48,6 +48,12 @@ class Run:
         return (self.doc.get("summary", {}).get("holdout") or {}).get(self.metric) or {}
 
     @property
+    def suites(self) -> dict[str, dict[str, Any]]:
+        """summary.suites[suite][primary metric] per other suite (e.g. cbar); empty when missing."""
+        raw = self.doc.get("summary", {}).get("suites") or {}
+        return {name: (block or {}).get(self.metric) or {} for name, block in raw.items()}
+
+    @property
     def metric_label(self) -> str:
         """Human label of the primary metric, e.g. 'box AP'."""
         return str(self.doc.get("task", {}).get("metrics", {}).get(self.metric, {}).get("label") or self.metric)

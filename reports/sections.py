@@ -75,6 +75,9 @@ def verdict(run: Run, anchor: str) -> str:
             + "".join(f'<p class="warn">{esc(n)}</p>' for n in notes) + "</section>")
 
 
+SUITE_LABELS = {"cbar": "ImageNet-C-bar"}
+
+
 def group_rows(run: Run) -> list[tuple[str, dict]]:
     """(group, per_group entry) for the paper's groups present, then others (e.g. holdout).
 
@@ -87,6 +90,9 @@ def group_rows(run: Run) -> list[tuple[str, dict]]:
     rows += sorted(per_group.items())
     for g, entry in sorted((run.holdout.get("per_group") or {}).items()):
         rows.append((f"{g} (hold-out)" if g != "holdout" else "hold-out", entry))
+    for suite, block in sorted(run.suites.items()):  # e.g. ImageNet-C-bar: its own rows, not in mPC
+        label = SUITE_LABELS.get(suite, suite)
+        rows += [(f"{g} ({label})" if g != suite else label, e) for g, e in sorted((block.get("per_group") or {}).items())]
     return rows
 
 
@@ -133,6 +139,8 @@ def per_corruption(run: Run, anchor: str) -> str:
     """
     entries = dict(run.summary.get("per_corruption") or {})
     entries.update(run.holdout.get("per_corruption") or {})
+    for block in run.suites.values():
+        entries.update(block.get("per_corruption") or {})
     rows = []
     user = set((run.doc.get("corruption") or {}).get("user_defined") or [])  # plug-ins (schema 1.2)
     for name, group in run.corruptions():

@@ -16,14 +16,16 @@ def list_group() -> None:
 
 @list_group.command("corruptions")
 @click.option("--subset", default="all", show_default=True,
-              help="all, benchmark, holdout, user, a group (noise, blur, weather, digital, a plug-in's) or names.")
+              help="all, a suite (benchmark, holdout, cbar, user), a group (noise, blur, weather, digital, cbar, a "
+                   "plug-in's) or names.")
 @corruption_plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def corruptions(subset: str, corruption_plugins: tuple[str, ...], as_json: bool) -> None:
     """Corruption names with their group, subset (suite) and origin.
 
-    benchmark counts in mPC; holdout is reported apart; user: plug-ins (installed packages with a
-    `robustaudit.corruptions` entry point, or --corruption-plugin files), origin says which.
+    benchmark counts in mPC; holdout and cbar (ImageNet-C-bar) are reported apart; user: plug-ins
+    (installed packages with a `robustaudit.corruptions` entry point, or --corruption-plugin files),
+    origin says which.
 
     Example:
 

@@ -32,8 +32,8 @@ from audit.registry import Registry
 
 Kernel = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
-GROUPS = ("noise", "blur", "weather", "digital")
-SUBSETS = ("benchmark", "holdout", "user")
+GROUPS = ("noise", "blur", "weather", "digital", "cbar")  # cbar: ImageNet-C-bar, its own group
+SUBSETS = ("benchmark", "holdout", "cbar", "user")  # cbar: the ImageNet-C-bar suite; user: plug-ins (never in mPC)
 USER = "user"  # the subset (and default group) of plug-in corruptions
 PROFILES = {
     "imagenet-c": "imagecorruptions 1.1.2 parameters (Michaelis et al. 2019), any image of at least 32x32",
@@ -126,9 +126,9 @@ def get(name: str) -> Corruption:
 def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
     """Expand a selection into corruption names, in the protocol's order.
 
-    `selection` is a subset (benchmark, holdout, user, all), a group (noise, blur, weather, digital:
-    the benchmark corruptions of that group; a plug-in's own group: its corruptions), a corruption
-    name, 'none', or a list / comma-separated string of any of these.
+    `selection` is a subset (benchmark, holdout, cbar, user, all), a group (noise, blur, weather,
+    digital: the benchmark corruptions of that group; cbar; a plug-in's own group: its corruptions), a
+    corruption name, 'none', or a list / comma-separated string of any of these.
 
     Example:
         >>> names("noise")
@@ -156,8 +156,23 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
             valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *_plugin_groups(), *CORRUPTIONS.names()])
             raise ConfigError(f"unknown corruption or set '{item}'; valid: {valid}")
         out.extend(n for n in picked if n not in out)
-    order = CORRUPTIONS.names()
-    return sorted(out, key=order.index)
+    return sorted(out, key=_protocol_order())
+
+
+def _protocol_order() -> Callable[[str], tuple[int, int]]:
+    """Sort key: family module in _FAMILY_MODULES order, then registration order; others last.
+
+    Registration order alone depends on which module a caller imported first (a test importing
+    audit.corruptions.cbar directly registers it before noise).
+    """
+    registered = CORRUPTIONS.names()
+
+    def key(name: str) -> tuple[int, int]:
+        family = CORRUPTIONS.get(name).kernel.__module__.rsplit(".", 1)[-1]
+        rank = _FAMILY_MODULES.index(family) if family in _FAMILY_MODULES else len(_FAMILY_MODULES)
+        return rank, registered.index(name)
+
+    return key
 
 
 def _plugin_groups() -> list[str]:
@@ -166,7 +181,7 @@ def _plugin_groups() -> list[str]:
 
 
 # The protocol's order (REFERENCE.md section 1); families register in this order.
-_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout")
+_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout", "cbar")
 
 
 def _load_families() -> None:

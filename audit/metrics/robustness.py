@@ -72,8 +72,14 @@ def summarize(cells: list[dict], metric_names: list[str], subset: str = "benchma
     chosen = set(names(subset))
     in_subset = [c for c in corrupted if c["corruption"] in chosen]
     if not in_subset and corrupted:  # e.g. a hold-out-only run: summarise what ran, and say so
-        subset, in_subset = "evaluated", [c for c in corrupted if get(c["corruption"]).subset != "holdout"] or corrupted
+        subset, in_subset = "evaluated", [c for c in corrupted if get(c["corruption"]).subset == "benchmark"] or corrupted
     holdout = [c for c in corrupted if get(c["corruption"]).subset == "holdout"]
+    # other suites (cbar: ImageNet-C-bar; plug-in subsets): each summarised alone, never in mPC
+    suite_cells: dict[str, list[dict]] = {}
+    for c in corrupted:
+        suite = get(c["corruption"]).subset
+        if suite not in ("benchmark", "holdout"):
+            suite_cells.setdefault(suite, []).append(c)
 
     def block(group: list[dict]) -> dict[str, Any]:
         return {m: robustness(clean.get(m), {(c["corruption"], c["severity"]): c["metrics"].get(m) for c in group})
@@ -83,7 +89,7 @@ def summarize(cells: list[dict], metric_names: list[str], subset: str = "benchma
     if "top1" in metric_names:
         extra.update(mce(clean.get("top1"), {(c["corruption"], c["severity"]): c["metrics"].get("top1") for c in corrupted}))
     return {"subset": subset, "metrics": block(in_subset), "holdout": block(holdout) if holdout and subset != "holdout" else None,
-            "extra": extra}
+            "suites": {name: block(group) for name, group in sorted(suite_cells.items())}, "extra": extra}
 
 
 def mce(clean_top1: float | None, top1: dict[tuple[str, int], float | None]) -> dict[str, float | None]:

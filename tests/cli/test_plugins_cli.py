@@ -31,7 +31,7 @@ def lens_package(tmp_path):
 def only_builtins_afterwards():
     yield
     forget_plugins()
-    assert len(names("all")) == 19
+    assert len(names("all")) == 29  # the built-ins: 19 ImageNet-C + 10 C-bar
 
 
 def test_list_shows_plugins_with_group_suite_and_origin(lens_package, tmp_path):

@@ -16,8 +16,9 @@ from audit.corruptions.reference import reference_corrupt
 
 from .conftest import photo
 
-DETERMINISTIC = [n for n in names("all") if not get(n).random]
-RANDOM = [n for n in names("all") if get(n).random]
+IMAGENET_C = names("benchmark,holdout")  # ImageNet-C-bar: test_cbar.py
+DETERMINISTIC = [n for n in IMAGENET_C if not get(n).random]
+RANDOM = [n for n in IMAGENET_C if get(n).random]
 PHOTOS = ("astronaut", "coffee", "chelsea")
 
 

@@ -63,3 +63,20 @@ def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_more_images()
         assert ci["rPC"][0] <= mpc / clean.compute()["top1"] <= ci["rPC"][1]
         widths.append(ci["mPC"][1] - ci["mPC"][0])
     assert widths[1] < widths[0] / 2
+
+
+def test_cbar_is_its_own_suite_never_in_mpc():
+    cells = [cell("clean", 0, 0.8), cell("fog", 1, 0.4), cell("saturate", 1, 0.7),
+             cell("sparkles", 1, 0.6), cell("plasma_noise", 2, 0.2)]
+    s = summarize(cells, ["top1"])
+    assert s["metrics"]["top1"]["mPC"] == pytest.approx(0.4) and s["metrics"]["top1"]["cells"] == 1
+    assert s["holdout"]["top1"]["mPC"] == pytest.approx(0.7)
+    cbar = s["suites"]["cbar"]["top1"]
+    assert cbar["mPC"] == pytest.approx(0.4) and cbar["rPC"] == pytest.approx(0.5)
+    assert set(cbar["per_group"]) == {"cbar"} and set(cbar["per_corruption"]) == {"sparkles", "plasma_noise"}
+    assert summarize(cells[:2], ["top1"])["suites"] == {}
+
+
+def test_cbar_only_run_keeps_its_suite_block():
+    s = summarize([cell("clean", 0, 0.9), cell("sparkles", 1, 0.45)], ["top1"])
+    assert s["suites"]["cbar"]["top1"]["mPC"] == pytest.approx(0.45)

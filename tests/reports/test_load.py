@@ -60,3 +60,17 @@ def test_reports_imports_nothing_of_robustaudit():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in {"audit", "exporters", "finetune"}, f"{path.name} imports {name}"
+
+
+def test_cbar_suite_rows_are_their_own_group(tmp_path):
+    from audit.metrics.robustness import summarize
+    from reports.load import Run
+    from reports.sections import group_rows
+
+    cells = [{"corruption": c, "severity": s, "group": g, "metrics": {"top1": v}}
+             for c, s, g, v in [("clean", 0, "clean", 0.8), ("fog", 1, "weather", 0.4), ("sparkles", 1, "cbar", 0.6)]]
+    doc = {"task": {"primary_metric": "top1"}, "cells": cells, "summary": summarize(cells, ["top1"])}
+    run = Run(doc, tmp_path)
+    rows = dict(group_rows(run))
+    assert rows["weather"]["mPC"] == 0.4 and rows["ImageNet-C-bar"]["mPC"] == 0.6
+    assert run.summary["mPC"] == 0.4  # C-bar never enters the benchmark mPC
