@@ -66,3 +66,18 @@ def test_resume_after_an_interrupted_driver(local_ray, classifier_onnx, cifar_di
     (out / "results.json").unlink()
     resumed = run_audit(config(classifier_onnx, cifar_dir, out, executor="ray", resume=True)).document
     assert cells(resumed) == cells(full)
+
+
+def test_a_plugin_corruption_runs_on_ray_as_locally(local_ray, classifier_onnx, cifar_dir, tmp_path):
+    """A --corruption-plugin file reaches the Ray workers (they import it) and gives the local numbers."""
+    from tests.helpers.plugins import GOOD_FILE, forget_plugins, write_file
+
+    plugin = str(write_file(tmp_path / "banding.py", GOOD_FILE))
+    try:
+        kw = dict(corruptions="sensor_banding", corruption_plugins=[plugin])
+        local = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "local", **kw)).document
+        remote = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "ray", executor="ray", **kw)).document
+    finally:
+        forget_plugins()
+    assert [c["corruption"] for c in remote["cells"]] == ["clean", "sensor_banding", "sensor_banding"]
+    assert cells(local) == cells(remote) and remote["corruption"]["user_defined"] == ["sensor_banding"]
