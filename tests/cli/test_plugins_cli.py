@@ -2,7 +2,6 @@
 `audit corrupt` in spawned workers, labels in the results and the report, one-line refusals."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -11,27 +10,17 @@ from click.testing import CliRunner
 from audit import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
-from audit.corruptions import corrupt, names
+from audit.corruptions import corrupt
 from audit.errors import ConfigError
 from audit.imageio import read_image
 from tests.conftest import NORM
-from tests.helpers.plugins import BROKEN, GOOD_FILE, forget_plugins, write_file, write_package
-
-
-@pytest.fixture
-def lens_package(tmp_path):
-    root = str(write_package(tmp_path / "site"))
-    sys.path.insert(0, root)  # spawned workers inherit sys.path, so they find the entry point too
-    forget_plugins()
-    yield root
-    forget_plugins([root])
+from tests.helpers.plugins import BROKEN, GOOD_FILE, forget_plugins, write_file
+from tests.helpers.plugins import lens_package, only_builtins_afterwards  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)
-def only_builtins_afterwards():
+def _only_builtins(only_builtins_afterwards):
     yield
-    forget_plugins()
-    assert len(names("all")) == 29  # the built-ins: 19 ImageNet-C + 10 C-bar
 
 
 def test_list_shows_plugins_with_group_suite_and_origin(lens_package, tmp_path):

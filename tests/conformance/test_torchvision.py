@@ -64,16 +64,10 @@ def _calibrate(model) -> None:
     alike. Two passes over calibration images: BatchNorm statistics from the data (activations at
     unit scale), then each classification layer rescaled to logits of std 1 with random biases.
     """
+    from tests.helpers.models import calibrate_batch_norm
+
     calib = [torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images()]
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration pass
-        bn.train()
-    with torch.no_grad():
-        model(calib)
-    for bn in bns:
-        bn.eval()
+    calibrate_batch_norm(model, calib)
     layers = {n: m for n, m in model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
               and m.bias is not None and any(k in n for k in CLS_LAYERS)}
     stds: dict[str, list[float]] = {n: [] for n in layers}

@@ -97,18 +97,11 @@ def _calibrate_batch_norm(net) -> None:
     so its scores and boxes) depend on the image instead of being nearly constant."""
     import torch
 
+    from tests.helpers.models import calibrate_batch_norm
+
     rng = np.random.default_rng(7)
     scenes = np.stack([synthetic.draw_scene(rng, IMGSZ, IMGSZ, 3)[0] for _ in range(8)])
-    batch = torch.from_numpy(scenes).permute(0, 3, 1, 2).float() / 255
-    net.eval()
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the calibration passes
-        m.train()
-    with torch.no_grad():
-        net(batch)
-    net.eval()
+    calibrate_batch_norm(net, torch.from_numpy(scenes).permute(0, 3, 1, 2).float() / 255)
 
 
 @pytest.fixture(scope="session")

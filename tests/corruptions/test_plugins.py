@@ -1,33 +1,21 @@
 """Corruption plug-ins: an entry point package and files register user-defined corruptions that run
 through the registry, the seeding and a real worker process, and are refused when broken."""
 
-import sys
-
 import numpy as np
 import pytest
 
 from audit.corruptions import corrupt, get, names
 from audit.corruptions import plugins
 from audit.errors import ConfigError, CorruptionError
-from tests.helpers.plugins import BROKEN, GOOD_FILE, forget_plugins, write_file, write_package
+from tests.helpers.plugins import BROKEN, GOOD_FILE, write_file
+from tests.helpers.plugins import lens_package, only_builtins_afterwards  # noqa: F401  (fixtures)
 
 from .conftest import photo
 
 
-@pytest.fixture
-def lens_package(tmp_path):
-    root = str(write_package(tmp_path / "site"))
-    sys.path.insert(0, root)
-    forget_plugins()  # rescan entry points with the package on sys.path
-    yield root
-    forget_plugins([root])
-
-
 @pytest.fixture(autouse=True)
-def only_builtins_afterwards():
+def _only_builtins(only_builtins_afterwards):
     yield
-    forget_plugins()
-    assert len(names("all")) == 29 and not plugins.loaded()  # 19 ImageNet-C + 10 C-bar
 
 
 def test_entry_point_plugin_is_registered_as_user_defined(lens_package):

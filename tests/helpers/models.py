@@ -177,3 +177,19 @@ def outlier_channel(src: Path, dst: Path, conv: int = 1, channel: int = 3, facto
     scale(second.input[1], (slice(None), channel), 1 / factor)
     onnx.save(model, str(dst))
     return dst
+
+
+def calibrate_batch_norm(net, inputs) -> None:
+    """Set every BatchNorm's statistics from one pass of `net` over `inputs` (what the net takes: a batch
+    tensor, or torchvision detection's list of images), so a random-init network's features depend on
+    the image instead of vanishing or saturating; the net is left in eval mode."""
+    torch = _torch()
+    net.eval()  # only the BatchNorms run in training mode below
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration pass
+        m.train()
+    with torch.no_grad():
+        net(inputs)
+    net.eval()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 LENS_DIRT = '''
 import numpy as np
 from audit.corruptions import corruption
@@ -111,3 +113,23 @@ def forget_plugins(extra_paths: list[str] = ()) -> None:
 
     importlib.invalidate_caches()
     plugins._SCANNED = False
+
+
+@pytest.fixture
+def lens_package(tmp_path):
+    """The lens_dirt package discoverable through its entry point for one test (sys.path, rescan)."""
+    root = str(write_package(tmp_path / "site"))
+    sys.path.insert(0, root)  # spawned workers inherit sys.path, so they find the entry point too
+    forget_plugins()  # rescan entry points with the package on sys.path
+    yield root
+    forget_plugins([root])
+
+
+@pytest.fixture
+def only_builtins_afterwards():
+    """After the test: no plug-in left loaded, the registry back to the 29 built-ins (19 ImageNet-C + 10 C-bar)."""
+    from audit.corruptions import names, plugins
+
+    yield
+    forget_plugins()
+    assert len(names("all")) == 29 and not plugins.loaded()
