@@ -74,8 +74,10 @@ def ours(onnx: Path, data: Path, out: Path, corruptions: str, severities: list[i
     from audit.api import AuditConfig, run_audit
 
     t0 = time.perf_counter()
+    # 5 classes = background + the 4 synthetic shapes: torchvision's fine-tuned layout (index+background)
     run_audit(AuditConfig(model=str(onnx), task="coco", data=str(data), out=str(out), corruptions=corruptions,
-                          severities=severities, workers=workers, examples=0, report=False, progress=False))
+                          severities=severities, workers=workers, examples=0, report=False, progress=False,
+                          overrides={"label_space": "index+background"}))
     return time.perf_counter() - t0
 
 
@@ -88,7 +90,7 @@ def bare(onnx: Path, data: Path, cells, seed: int = 0) -> float:
 
     ds = open_dataset("coco", data)
     engine = open_engine(onnx)
-    spec = resolve_spec(engine, "detection")
+    spec = resolve_spec(engine, "detection", overrides={"label_space": "index+background"})
     ctx = PrepareContext(ds, spec, seed, "imagenet-c")
     inputs = [preprocess(load_cell_image(ctx, i, c, s), spec)[0] for c, s in cells for i in range(len(ds))]
     name = engine.inputs[0].name
