@@ -74,7 +74,15 @@ def layer_errors(fp32: str | Path, int8: str | Path, images_by_condition: dict[s
     f_graph = onnx.load(str(fp32), load_external_data=False).graph
     if any(n.op_type == "QuantizeLinear" for n in f_graph.node):
         raise ModelError(f"{fp32} has QuantizeLinear nodes: give the FP32 model first, then the INT8 one")
-    per_condition = {cond: _errors(fp32, int8, arrays, q_graph, f_graph) for cond, arrays in images_by_condition.items()}
+    from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
+
+    with tempfile.TemporaryDirectory() as tmp:  # both graphs augmented once, run once per condition
+        augmented = {}
+        for name, path in (("fp32", fp32), ("int8", int8)):
+            augmented[name] = str(Path(tmp) / f"{name}.onnx")
+            modify_model_output_intermediate_tensors(str(path), augmented[name])
+        per_condition = {cond: _errors(augmented, arrays, q_graph, f_graph, fp32, int8)
+                         for cond, arrays in images_by_condition.items()}
     return _document(fp32, int8, per_condition, _producers(q_graph, f_graph), images_by_condition, _node_inputs(f_graph))
 
 
@@ -84,18 +92,13 @@ def _node_inputs(f_graph) -> dict[str, list[str]]:
     return {n.name: [i for i in n.input if i and i not in weights] for n in f_graph.node}
 
 
-def _errors(fp32, int8, arrays: list[np.ndarray], q_graph, f_graph) -> dict[str, dict[str, float]]:
-    """{tensor: {"qdq_err", "xmodel_err"}} of one condition."""
+def _errors(augmented: dict[str, str], arrays: list[np.ndarray], q_graph, f_graph, fp32, int8) -> dict[str, dict[str, float]]:
+    """{tensor: {"qdq_err", "xmodel_err"}} of one condition, from the augmented graphs."""
     from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
-                                                         create_activation_matching,
-                                                         modify_model_output_intermediate_tensors)
+                                                         create_activation_matching)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        acts = []
-        for name, path in (("fp32", fp32), ("int8", int8)):
-            augmented = str(Path(tmp) / f"{name}.onnx")
-            modify_model_output_intermediate_tensors(str(path), augmented)
-            acts.append(collect_activations(augmented, _feeds(path, arrays)))
+    feeds = _feeds(f_graph, arrays)
+    acts = [collect_activations(augmented[name], feeds) for name in ("fp32", "int8")]
     matching = create_activation_matching(acts[1], acts[0])
     matched = {k: v for k, v in matching.items() if v.get("float")}
     ends = {t.name for t in (*f_graph.input, *f_graph.output)}
@@ -107,12 +110,12 @@ def _errors(fp32, int8, arrays: list[np.ndarray], q_graph, f_graph) -> dict[str,
     return compute_activation_error(matched)
 
 
-def _feeds(path, arrays: list[np.ndarray], batch: int = 16) -> list[dict[str, np.ndarray]]:
-    """Input feeds: batches of images for NCHW models, one CHW image at a time for the others."""
-    import onnxruntime as ort
-
-    first = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0]
-    if len(first.shape) != 4:
+def _feeds(f_graph, arrays: list[np.ndarray], batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Input feeds: batches of images for NCHW models, one CHW image at a time for the others (read
+    from the graph's first input that is not a weight)."""
+    weights = {i.name for i in f_graph.initializer}
+    first = next(i for i in f_graph.input if i.name not in weights)
+    if len(first.type.tensor_type.shape.dim) != 4:
         return [{first.name: a} for a in arrays]
     return [{first.name: np.stack(arrays[i:i + batch])} for i in range(0, len(arrays), batch)]
 

@@ -18,10 +18,8 @@ from typing import Any
 
 from audit.errors import ConfigError
 
-# metadata keys -> the exporter that writes them
-_KNOWN_METADATA = {"robustaudit": "robustaudit", "names": "ultralytics", "imgsz": "ultralytics", "stride": "ultralytics"}
-_TASK_OF_META = {"classification": "classification", "detection": "detection", "segmentation": "segmentation",
-                 "detect": "detection", "segment": "detection", "classify": "classification"}
+from audit.modelspec import TASK_TYPES
+from audit.tasks.ultralytics import SUPPORTED_TASKS, is_ultralytics
 
 
 def inspect_model(model: str | Path, task: str | None = None, data: str | Path | None = None,
@@ -42,7 +40,8 @@ def inspect_model(model: str | Path, task: str | None = None, data: str | Path |
         "model": str(model),
         "inputs": [_tensor(t) for t in engine.inputs],
         "outputs": [_tensor(t) for t in engine.outputs],
-        "metadata": {"formats": sorted({v for k, v in _KNOWN_METADATA.items() if k in meta}),
+        "metadata": {"formats": [name for name, found in (("robustaudit", "robustaudit" in meta),
+                                                          ("ultralytics", is_ultralytics(meta))) if found],
                      "keys": sorted(meta)},
         "task_type": ttype,
         "spec": {k: v for k, v in asdict(spec).items() if k != "origins"},
@@ -60,7 +59,8 @@ def inspect_model(model: str | Path, task: str | None = None, data: str | Path |
 
 
 def _task_from_metadata(meta: dict[str, str]) -> str:
-    task = _TASK_OF_META.get(str(meta.get("task", "")).strip().lower())
+    raw = str(meta.get("task", "")).strip().lower()
+    task = raw if raw in TASK_TYPES else SUPPORTED_TASKS.get(raw)  # ours, else Ultralytics' (detect, segment)
     if task is None:
         raise ConfigError("the model's metadata does not say its task; give --task (coco, ade20k, cifar10, classification, ...)")
     return task

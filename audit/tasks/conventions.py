@@ -13,7 +13,6 @@ from typing import Any, Callable
 import numpy as np
 
 from audit.errors import ModelError
-from audit.modelspec import OUTPUT_CONVENTIONS
 from audit.registry import Registry
 from audit.tasks.preprocess import boxes_to_original, map_to_original
 from audit.tasks.types import Detections
@@ -22,10 +21,9 @@ from audit.tasks.types import Detections
 @dataclass
 class DecodeContext:
     """What decoders need besides the outputs. `mapping` (audit.tasks.labels.LabelMapping) turns the
-    model's labels into the dataset's categories; without it (or a bare `label_to_category` table)
-    labels pass through unchanged, as they do while the mapping is being resolved."""
+    model's labels into the dataset's categories; without it labels pass through unchanged, as they
+    do while the mapping is being resolved."""
 
-    label_to_category: list[int | None] | None = None
     score_threshold: float = 0.001
     nms_iou: float = 0.7
     max_detections: int = 100
@@ -35,13 +33,7 @@ class DecodeContext:
     def categories(self, labels: np.ndarray) -> np.ndarray:
         if self.mapping is not None:
             return self.mapping.categories(labels)
-        if self.label_to_category is None:
-            return labels.astype(np.int64)
-        table = self.label_to_category
-        bad = labels[(labels < 0) | (labels >= len(table))]
-        if bad.size:
-            raise ModelError(f"the model predicted label {int(bad[0])}, outside its {len(table)} classes; check class_names / label_to_category")
-        return np.array([-1 if table[l] is None else table[l] for l in labels], np.int64)
+        return np.asarray(labels).astype(np.int64)
 
 
 Decoder = Callable[[list[np.ndarray], list[dict], DecodeContext, list[str]], list]

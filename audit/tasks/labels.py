@@ -53,8 +53,11 @@ class DatasetLabels:
         names = list(dataset.class_names)
         return cls(dataset.task_type, list(ids) if ids is not None else list(range(len(names))), names)
 
+    def __post_init__(self) -> None:
+        self._by_id = dict(zip(self.ids, self.names))
+
     def name_of(self, category: int) -> str:
-        return dict(zip(self.ids, self.names)).get(category, str(category))
+        return self._by_id.get(category, str(category))
 
 
 @dataclass
@@ -78,18 +81,31 @@ class LabelMapping:
     unmatched_model: list[str] = field(default_factory=list)
     unmatched_dataset: list[str] = field(default_factory=list)
     num_targets: int = 0  # the dataset's class count (classification scores are reordered to it)
+    _id_array: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _lut_array: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def categories(self, labels: np.ndarray) -> np.ndarray:
-        """Dataset categories of `labels`; -1 where a label has none (ignored by the metric)."""
+        """Dataset categories of `labels`; -1 where a label has none (ignored by the metric). Vectorised:
+        it runs on every image of every cell."""
         labels = np.asarray(labels, np.int64)
         if self.identity is not None:
-            return np.array([l if l in self.identity else -1 for l in labels.tolist()], np.int64)
-        table = self.table or []
-        bad = labels[(labels < 0) | (labels >= len(table))]
+            return np.where(np.isin(labels, self._ids()), labels, -1)
+        lut = self._lut()
+        bad = labels[(labels < 0) | (labels >= lut.size)]
         if bad.size:
-            raise ModelError(f"the model predicted label {int(bad[0])}, outside its {len(table)} classes under the "
+            raise ModelError(f"the model predicted label {int(bad[0])}, outside its {lut.size} classes under the "
                              f"'{self.space}' label space ({self.source}); {FLAG_HINT}")
-        return np.array([-1 if table[l] is None else table[l] for l in labels.tolist()], np.int64)
+        return lut[labels]
+
+    def _ids(self) -> np.ndarray:
+        if self._id_array is None:
+            self._id_array = np.fromiter(self.identity or (), np.int64)
+        return self._id_array
+
+    def _lut(self) -> np.ndarray:
+        if self._lut_array is None:
+            self._lut_array = np.array([-1 if c is None else c for c in self.table or []], np.int64)
+        return self._lut_array
 
     def reorder_scores(self, scores: np.ndarray, num_classes: int) -> np.ndarray:
         """Classification: model scores [C] -> scores over the dataset's classes [K] (-inf: no counterpart)."""
@@ -105,7 +121,7 @@ class LabelMapping:
         """Segmentation: a model label map -> the dataset's class indices (-1: no counterpart, counted wrong)."""
         if self.space == "index":
             return labels
-        lut = np.array([-1 if c is None else c for c in (self.table or [])], np.int64)
+        lut = self._lut()
         return np.where((labels >= 0) & (labels < lut.size), lut[np.clip(labels, 0, max(lut.size - 1, 0))], -1)
 
     def describe(self, model_names: Sequence[str], data: DatasetLabels, limit: int = 1000) -> dict[str, Any]:

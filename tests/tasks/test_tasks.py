@@ -6,6 +6,7 @@ import pytest
 from audit.errors import ModelError
 from audit.modelspec import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext, nms
+from audit.tasks.labels import LabelMapping
 from audit.tasks.preprocess import boxes_to_original, preprocess
 from audit.modelspec import OUTPUT_CONVENTIONS
 
@@ -61,7 +62,7 @@ def test_yolov8_decoding_recovers_known_boxes():
     raw[0, 4 + 2, 1] = 0.8
     raw[0, :4, 2] = [40, 40, 8, 8]  # class 0
     raw[0, 4 + 0, 2] = 0.5
-    ctx = DecodeContext(label_to_category=[1, 3, 7])
+    ctx = DecodeContext(mapping=LabelMapping("index", "flag", "test", table=[1, 3, 7]))
     (det,) = CONVENTIONS.get("yolov8")([raw], [meta], ctx, ["output0"])
     assert det.labels.tolist() == [2, 0] and det.category_ids.tolist() == [7, 1]
     np.testing.assert_allclose(det.boxes[0], [15, 25 - 16, 25, 35 - 16], atol=1e-4)
@@ -73,7 +74,7 @@ def test_misfit_outputs_are_one_line_model_errors():
     with pytest.raises(ModelError, match="expects outputs boxes, labels, scores"):
         CONVENTIONS.get("torchvision_detection")([np.zeros((1, 10))], [{}], DecodeContext(), ["x"])
     with pytest.raises(ModelError, match="predicted label 5, outside its 3 classes"):
-        DecodeContext(label_to_category=[1, 2, 3]).categories(np.array([5]))
+        DecodeContext(mapping=LabelMapping("index", "flag", "test", table=[1, 2, 3])).categories(np.array([5]))
 
 
 def test_segmentation_logits_resize_back_to_the_image():
