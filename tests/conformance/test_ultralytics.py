@@ -14,7 +14,9 @@ varied scores, labels and real NMS work; the tests assert that the predictions a
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -24,7 +26,9 @@ import pytest
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_VERBOSE", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
+if "YOLO_CONFIG_DIR" not in os.environ:  # a scratch settings folder, removed when the test process ends
+    os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolo-config-")
+    atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
 
 from audit import synthetic  # noqa: E402
 from audit.api import run_audit  # noqa: E402
