@@ -94,9 +94,9 @@ def zoom_center(img: np.ndarray, factor: float) -> np.ndarray:
     return cv2.warpAffine(src, m, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
-def motion_blur(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.ndarray:
-    """imagecorruptions' `_motion_blur` as one correlation: a one-sided Gaussian streak of width
-    2 * radius + 1 along `angle` (degrees), image borders replicated. float32 out, same shape.
+def motion_kernel(shape: tuple[int, int], radius: int, sigma: float, angle: float) -> np.ndarray:
+    """The correlation kernel of imagecorruptions' `_motion_blur` for an image of `shape` (HxW): a
+    one-sided Gaussian streak of width 2 * radius + 1 along `angle` (degrees), anchored at its centre.
     """
     width = radius * 2 + 1
     taps = np.exp(-(np.arange(width, dtype=np.float64) ** 2) / (2 * sigma**2))
@@ -107,10 +107,19 @@ def motion_blur(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.nd
     for i in range(width):
         dy = -math.ceil((i * py) / hyp - 0.5)
         dx = -math.ceil((i * px) / hyp - 0.5)
-        if abs(dy) >= x.shape[0] or abs(dx) >= x.shape[1]:
+        if abs(dy) >= shape[0] or abs(dx) >= shape[1]:
             break  # the reference stops once the streak leaves the image
         # shifting the image by (dy, dx) == correlating with a tap at (-dy, -dx) from the anchor
         kernel[width - dy, width - dx] += taps[i]
+    return kernel
+
+
+def motion_blur(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.ndarray:
+    """imagecorruptions' `_motion_blur` as one correlation with `motion_kernel`, image borders
+    replicated. float32 out, same shape.
+    """
+    width = radius * 2 + 1
+    kernel = motion_kernel(x.shape[:2], radius, sigma, angle)
     src = np.ascontiguousarray(x, dtype=np.float32)
     return cv2.filter2D(src, -1, kernel, anchor=(width, width), borderType=cv2.BORDER_REPLICATE)
 

@@ -41,15 +41,24 @@ def gaussian_blur(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
 })
 def spatter(x: np.ndarray, p: tuple, rng: np.random.Generator) -> np.ndarray:
     """Water drops (turquoise, with a relief from the liquid layer's edges) or mud splashes (brown)."""
-    loc, scale, sigma, threshold, strength, mud = p
     u = x.astype(np.float32) / np.float32(255)
-    liquid = gaussian(rng.normal(loc, scale, size=x.shape[:2]).astype(np.float32), sigma)
+    m, colour, mud = spatter_layer(x.shape[:2], p, rng)
+    if mud:
+        return np.clip(u * (1 - m[..., None]) + colour * m[..., None], 0, 1) * 255
+    return np.clip(u + m[..., None] * colour, 0, 1) * 255
+
+
+def spatter_layer(shape: tuple[int, int], p: tuple, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Spatter's layer for an HxW image, drawn from `rng` (it depends on no pixel): the float32 HxW
+    mask m, the RGB colour on [0, 1] and whether it is mud (blend: u (1 - m) + colour m) or water
+    (u + m colour)."""
+    loc, scale, sigma, threshold, strength, mud = p
+    liquid = gaussian(rng.normal(loc, scale, size=shape).astype(np.float32), sigma)
     liquid[liquid < threshold] = 0
     if mud:
         m = gaussian((liquid > threshold).astype(np.float32), strength)
         m[m < 0.8] = 0
-        colour = np.array([63, 42, 20], np.float32) / 255
-        return np.clip(u * (1 - m[..., None]) + colour * m[..., None], 0, 1) * 255
+        return m, np.array([63, 42, 20], np.float32) / 255, True
     liquid8 = (liquid * 255).astype(np.uint8)
     dist = cv2.distanceTransform(255 - cv2.Canny(liquid8, 50, 150), cv2.DIST_L2, 5)
     _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
@@ -60,8 +69,7 @@ def spatter(x: np.ndarray, p: tuple, rng: np.random.Generator) -> np.ndarray:
     peak = m.max()
     m = m / peak * strength if peak > 0 else m  # the reference divides by the max (nan on a dry layer)
     # water is pale turquoise; the reference adds it in BGR order to an image it treats as BGR
-    colour = np.array([175, 238, 238], np.float32) / 255
-    return np.clip(u + m[..., None] * colour, 0, 1) * 255
+    return m, np.array([175, 238, 238], np.float32) / 255, False
 
 
 @corruption("saturate", group="digital", subset="holdout", random=False, params={

@@ -1,0 +1,179 @@
+"""Torch building blocks shared by the torch kernels, twins of audit.corruptions._ops.
+
+Images travel as float NxCxHxW tensors on their device. Borders follow scipy / OpenCV names
+("nearest" replicate, "reflect" half-sample symmetric, "mirror" reflect-101) and are built by index
+gathers, so every mode works on every device. Resampling reproduces OpenCV 5's warpAffine / remap
+(float32 source coordinates, bilinear), which the NumPy kernels use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audit.corruptions import _ops
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 NxHxWxC -> float32 NxCxHxW on [0, 1] (the NumPy kernels' x / float32(255))."""
+    return x.permute(0, 3, 1, 2).to(torch.float32) / 255
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    """NxCxHxW -> NxHxWxC (a view)."""
+    return x.permute(0, 2, 3, 1)
+
+
+def from_host(arrays: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Stack per-image host arrays (the random draws) into one tensor on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(device, non_blocking=True)
+
+
+def fold(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
+    """Map integer positions (any distance outside 0..n-1) to source indices under a border mode."""
+    if mode == "nearest":
+        return i.clamp(0, n - 1)
+    if mode == "reflect":  # c b a | a b c
+        i = i.remainder(2 * n)
+        return torch.where(i >= n, 2 * n - 1 - i, i)
+    if mode == "mirror":  # c b | a b c
+        if n == 1:
+            return torch.zeros_like(i)
+        i = i.remainder(2 * n - 2)
+        return torch.where(i >= n, 2 * n - 2 - i, i)
+    raise ValueError(f"unknown border mode {mode!r}")
+
+
+def border_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:
+    """Source indices of positions -before .. n + after - 1 under a border mode."""
+    return fold(torch.arange(-before, n + after, device=device), n, mode)
+
+
+def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes with a border mode."""
+    h, w = x.shape[-2:]
+    x = x.index_select(-2, border_index(h, top, bottom, mode, x.device))
+    return x.index_select(-1, border_index(w, left, right, mode, x.device))
+
+
+def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Correlate every channel of ...xHxW `x` (already padded) with the 2-D `kernel`."""
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    out = F.conv2d(x.reshape(-1, 1, h, w), kernel[None, None].to(x.dtype))
+    return out.reshape(*lead, *out.shape[-2:])
+
+
+def sep_filter(x: torch.Tensor, ky: np.ndarray, kx: np.ndarray, mode: str) -> torch.Tensor:
+    """Separable correlation over the last two axes with odd-length taps (cv2.sepFilter2D)."""
+    ry, rx = len(ky) // 2, len(kx) // 2
+    ty, tx = (torch.from_numpy(np.asarray(k, np.float32)).to(x.device) for k in (ky, kx))
+    x = _depthwise(pad(x, ry, ry, 0, 0, mode), ty[:, None])
+    return _depthwise(pad(x, 0, 0, rx, rx, mode), tx[None, :])
+
+
+def gaussian(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest", truncate: float = 4.0) -> torch.Tensor:
+    """`_ops.gaussian` on the last two axes of a float tensor."""
+    sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma
+    if sy <= 0 and sx <= 0:
+        return x.clone()
+    ky = _ops._gauss_taps(float(sy), truncate) if sy > 0 else np.ones(1, np.float32)
+    kx = _ops._gauss_taps(float(sx), truncate) if sx > 0 else np.ones(1, np.float32)
+    return sep_filter(x, ky, kx, mode)
+
+
+def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch.Tensor:
+    """cv2.filter2D with an odd square kernel anchored at its centre (default border: reflect-101)."""
+    r = kernel.shape[0] // 2
+    return _depthwise(pad(x, r, r, r, r, mode), torch.from_numpy(np.ascontiguousarray(kernel, np.float32)).to(x.device))
+
+
+def shift_sum(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+    """Correlation of ...xHxW `x` with a sparse square kernel anchored at its centre, replicated
+    borders: one shifted slice per non-zero tap (motion streaks have at most 2 r + 1 of 4 r^2)."""
+    r = kernel.shape[0] // 2
+    h, w = x.shape[-2:]
+    padded = pad(x, r, r, r, r, "nearest")
+    out = torch.zeros_like(x)
+    for i, j in zip(*np.nonzero(kernel)):
+        out += float(kernel[i, j]) * padded[..., i : i + h, j : j + w]
+    return out
+
+
+def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: Sequence[float]) -> torch.Tensor:
+    """`_ops.motion_blur` per image of NxCxHxW `x`, image n streaked at `angles[n]` degrees."""
+    shape = tuple(x.shape[-2:])
+    return torch.stack([shift_sum(x[n], _ops.motion_kernel(shape, radius, sigma, a)) for n, a in enumerate(angles)])
+
+
+def _lerp_axis(x: torch.Tensor, coords: torch.Tensor, axis: int, mode: str) -> torch.Tensor:
+    """Linear interpolation of `x` along `axis` at float32 source coordinates `coords` (1-D)."""
+    n = x.shape[axis]
+    i0 = torch.floor(coords)
+    frac = (coords - i0).to(x.dtype)
+    i0 = i0.to(torch.long)
+    lo = x.index_select(axis, fold(i0, n, mode))
+    hi = x.index_select(axis, fold(i0 + 1, n, mode))
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    frac = frac.reshape(shape)
+    return lo * (1 - frac) + hi * frac
+
+
+def zoom_center(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """`_ops.zoom_center` on the last two axes: centre crop zoomed by `factor` (bilinear, replicated
+    borders, corner-aligned like scipy.ndimage.zoom), round(crop * factor) pixels a side."""
+    h, w = x.shape[-2:]
+    ch, cw = int(math.ceil(h / factor)), int(math.ceil(w / factor))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    oh, ow = int(round(ch * factor)), int(round(cw * factor))
+    sy = (ch - 1) / (oh - 1) if oh > 1 else 0.0
+    sx = (cw - 1) / (ow - 1) if ow > 1 else 0.0
+    ys = torch.arange(oh, device=x.device, dtype=torch.float32) * sy + top  # OpenCV 5: float32 coordinates
+    xs = torch.arange(ow, device=x.device, dtype=torch.float32) * sx + left
+    return _lerp_axis(_lerp_axis(x, ys, x.ndim - 2, "nearest"), xs, x.ndim - 1, "nearest")
+
+
+def remap(x: torch.Tensor, map_x: torch.Tensor, map_y: torch.Tensor, mode: str) -> torch.Tensor:
+    """cv2.remap(INTER_LINEAR) of NxCxHxW `x` at float32 NxHoxWo source coordinates, border `mode`."""
+    n, c, h, w = x.shape
+    x0, y0 = torch.floor(map_x), torch.floor(map_y)
+    fx, fy = (map_x - x0)[:, None], (map_y - y0)[:, None]
+    x0, y0 = x0.to(torch.long), y0.to(torch.long)
+    cols = [fold(x0, w, mode), fold(x0 + 1, w, mode)]
+    rows = [fold(y0, h, mode), fold(y0 + 1, h, mode)]
+    flat = x.reshape(n, c, h * w)
+
+    def tap(r: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        idx = (r * w + q).reshape(n, 1, -1).expand(n, c, -1)
+        return flat.gather(2, idx).reshape(n, c, *map_x.shape[1:])
+
+    top = tap(rows[0], cols[0]) * (1 - fx) + tap(rows[0], cols[1]) * fx
+    bottom = tap(rows[1], cols[0]) * (1 - fx) + tap(rows[1], cols[1]) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def rgb_to_grey(u: torch.Tensor) -> torch.Tensor:
+    """cv2.COLOR_RGB2GRAY on NxCxHxW float (keeps a channel axis of 1)."""
+    return 0.299 * u[:, 0:1] + 0.587 * u[:, 1:2] + 0.114 * u[:, 2:3]
+
+
+def scale_value(rgb: torch.Tensor, new_v: torch.Tensor) -> torch.Tensor:
+    """`_ops.scale_value` with channels on axis 1 (`new_v` Nx1xHxW)."""
+    v = rgb.amax(dim=1, keepdim=True)
+    return torch.where(v > 0, rgb * (new_v / torch.where(v > 0, v, torch.ones_like(v))), new_v)
+
+
+def scale_saturation(rgb: torch.Tensor, factor: float, offset: float) -> torch.Tensor:
+    """`_ops.scale_saturation` with channels on axis 1."""
+    v = rgb.amax(dim=1, keepdim=True)
+    delta = v - rgb.amin(dim=1, keepdim=True)
+    one = torch.ones_like(v)
+    s = torch.where(v > 0, delta / torch.where(v > 0, v, one), torch.zeros_like(v))
+    s_new = torch.clamp(s * factor + offset, 0, 1)
+    coloured = v - (v - rgb) * (s_new / torch.where(s > 0, s, one))
+    grey = torch.cat([v, v * (1 - s_new), v * (1 - s_new)], dim=1)
+    return torch.where(s > 0, coloured, grey)
