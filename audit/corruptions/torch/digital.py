@@ -9,6 +9,7 @@ differ from Pillow's + OpenCV's, so equality with the NumPy kernel is by PSNR, n
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Sequence
 
@@ -129,9 +130,11 @@ def jpeg_compression(x: torch.Tensor, quality: int, rngs: Sequence[np.random.Gen
     except ImportError as exc:
         raise MissingDependencyError("torchvision", "gpu-corruptions", "jpeg_compression on torch tensors") from exc
     chw = [img.permute(2, 0, 1).contiguous() for img in x]
-    encoded = encode_jpeg(chw, quality=int(quality))
-    # decode_jpeg takes the bytes on the host (a few KB per image) and decodes on `device`
-    decoded = decode_jpeg([e.cpu() for e in encoded], device=x.device)
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec, on every call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        encoded = encode_jpeg(chw, quality=int(quality))
+        # decode_jpeg takes the bytes on the host (a few KB per image) and decodes on `device`
+        decoded = decode_jpeg([e.cpu() for e in encoded], device=x.device)
     return torch.stack(decoded).permute(0, 2, 3, 1)
 
 
