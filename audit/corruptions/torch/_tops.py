@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from audit.corruptions import _ops
 
@@ -60,19 +59,21 @@ def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str
     return x.index_select(-1, border_index(w, left, right, mode, x.device))
 
 
-def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Correlate every channel of ...xHxW `x` (already padded) with the 2-D `kernel`."""
-    lead, (h, w) = x.shape[:-2], x.shape[-2:]
-    out = F.conv2d(x.reshape(-1, 1, h, w), kernel[None, None].to(x.dtype))
-    return out.reshape(*lead, *out.shape[-2:])
+def _taps_sum(x: torch.Tensor, taps: np.ndarray, axis: int, size: int) -> torch.Tensor:
+    """Correlate padded `x` along `axis` with 1-D `taps`, `size` outputs: one fused multiply-add of
+    a shifted view per tap (on CPU about 20x faster than a 1-channel conv2d; on CUDA k small kernels)."""
+    out = torch.zeros((*x.shape[:axis], size, *x.shape[axis + 1 :]), dtype=x.dtype, device=x.device)
+    for i, t in enumerate(taps):
+        out.add_(x.narrow(axis, i, size), alpha=float(t))
+    return out
 
 
 def sep_filter(x: torch.Tensor, ky: np.ndarray, kx: np.ndarray, mode: str) -> torch.Tensor:
     """Separable correlation over the last two axes with odd-length taps (cv2.sepFilter2D)."""
     ry, rx = len(ky) // 2, len(kx) // 2
-    ty, tx = (torch.from_numpy(np.asarray(k, np.float32)).to(x.device) for k in (ky, kx))
-    x = _depthwise(pad(x, ry, ry, 0, 0, mode), ty[:, None])
-    return _depthwise(pad(x, 0, 0, rx, rx, mode), tx[None, :])
+    h, w = x.shape[-2:]
+    x = _taps_sum(pad(x, ry, ry, 0, 0, mode), ky, x.ndim - 2, h)
+    return _taps_sum(pad(x, 0, 0, rx, rx, mode), kx, x.ndim - 1, w)
 
 
 def gaussian(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest", truncate: float = 4.0) -> torch.Tensor:
@@ -86,9 +87,19 @@ def gaussian(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "n
 
 
 def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch.Tensor:
-    """cv2.filter2D with an odd square kernel anchored at its centre (default border: reflect-101)."""
+    """cv2.filter2D with an odd square kernel anchored at its centre (default border: reflect-101).
+
+    A dense kernel (defocus's disk, up to 21x21) goes through the FFT, as OpenCV does for kernels of
+    11x11 and more: the padded image's circular correlation with the kernel, cropped where it does
+    not wrap around.
+    """
     r = kernel.shape[0] // 2
-    return _depthwise(pad(x, r, r, r, r, mode), torch.from_numpy(np.ascontiguousarray(kernel, np.float32)).to(x.device))
+    h, w = x.shape[-2:]
+    padded = pad(x, r, r, r, r, mode)
+    size = padded.shape[-2:]
+    k = torch.from_numpy(np.ascontiguousarray(kernel, np.float32)).to(x.device)
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.conj(torch.fft.rfft2(k, s=size))
+    return torch.fft.irfft2(spectrum, s=size)[..., :h, :w].contiguous()
 
 
 def shift_sum(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
@@ -99,7 +110,7 @@ def shift_sum(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     padded = pad(x, r, r, r, r, "nearest")
     out = torch.zeros_like(x)
     for i, j in zip(*np.nonzero(kernel)):
-        out += float(kernel[i, j]) * padded[..., i : i + h, j : j + w]
+        out.add_(padded[..., i : i + h, j : j + w], alpha=float(kernel[i, j]))
     return out
 
 
