@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from audit.corruptions import corrupt, get, names  # noqa: E402
-from audit.corruptions.torch import corrupt_torch, has_torch_kernel, torch_kernel_names  # noqa: E402
+from audit.corruptions.torch import corrupt_torch, fast_random_names, has_torch_kernel, torch_kernel_names  # noqa: E402
 from audit.errors import ConfigError, CorruptionError  # noqa: E402
 
 from .conftest import photo  # noqa: E402
@@ -86,6 +86,32 @@ def test_batch_equals_per_image(name):
     assert batch.shape == images.shape and batch.is_contiguous()
     for k in range(3):
         assert torch.equal(batch[k], corrupt_torch(images[k], name, 3, seed=2, image_id=ids[k])), f"{name}: image {k}"
+
+
+def test_fast_random_kernels_are_the_noises():
+    assert fast_random_names() == ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"]
+
+
+@pytest.mark.parametrize("name", fast_random_names())
+def test_fast_random_matches_the_reference_in_distribution(name):
+    # test_fidelity's measure for random corruptions: per severity, the mean PSNR between corrupted
+    # and clean images over images and seeds within 0.5 dB of imagecorruptions'
+    images = [photo(120, 160, which=w) for w in ("astronaut", "coffee", "chelsea")]
+    for severity in range(1, 6):
+        ours = [psnr(corrupt_torch(torch.from_numpy(img), name, severity, seed=k, image_id="f", fast_random=True).numpy(), img)
+                for img in images for k in range(2)]
+        ref = [psnr(reference(img, name, severity, seed=1000 + k), img) for img in images for k in range(2)]
+        delta = np.mean(ours) - np.mean(ref)
+        assert abs(delta) <= 0.5, f"{name} severity {severity}: mean PSNR differs by {delta:+.2f} dB"
+
+
+@pytest.mark.parametrize("name", fast_random_names())
+def test_fast_random_is_seeded_per_image(name):
+    images = torch.stack([torch.from_numpy(photo(40, 52, which=w)) for w in ("astronaut", "coffee")])
+    fast = corrupt_torch(images, name, 3, seed=4, image_id=["a", "b"], fast_random=True)
+    assert torch.equal(fast[1], corrupt_torch(images[1], name, 3, seed=4, image_id="b", fast_random=True))
+    assert not torch.equal(fast, corrupt_torch(images, name, 3, seed=5, image_id=["a", "b"], fast_random=True))
+    assert not torch.equal(fast, corrupt_torch(images, name, 3, seed=4, image_id=["a", "b"]))  # not NumPy's draws
 
 
 def test_parallel_shuffle_equals_the_sequential_scan():

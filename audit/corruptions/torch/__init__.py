@@ -18,6 +18,6 @@ from audit.errors import require
 
 require("torch", "gpu-corruptions", "The torch corruption kernels")
 
-from audit.corruptions.torch.api import corrupt_torch, has_torch_kernel, torch_kernel_names  # noqa: E402
+from audit.corruptions.torch.api import corrupt_torch, fast_random_names, has_torch_kernel, torch_kernel_names  # noqa: E402
 
-__all__ = ["corrupt_torch", "has_torch_kernel", "torch_kernel_names"]
+__all__ = ["corrupt_torch", "fast_random_names", "has_torch_kernel", "torch_kernel_names"]

@@ -13,13 +13,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from audit.corruptions import _ops
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
     """uint8 NxHxWxC -> float32 NxCxHxW on [0, 1] (the NumPy kernels' x / float32(255))."""
-    return x.permute(0, 3, 1, 2).to(torch.float32) / 255
+    return x.permute(0, 3, 1, 2).contiguous().to(torch.float32) / 255
 
 
 def nhwc(x: torch.Tensor) -> torch.Tensor:
@@ -120,51 +121,31 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: Sequence[flo
     return torch.stack([shift_sum(x[n], _ops.motion_kernel(shape, radius, sigma, a)) for n, a in enumerate(angles)])
 
 
-def _lerp_axis(x: torch.Tensor, coords: torch.Tensor, axis: int, mode: str) -> torch.Tensor:
-    """Linear interpolation of `x` along `axis` at float32 source coordinates `coords` (1-D)."""
-    n = x.shape[axis]
-    i0 = torch.floor(coords)
-    frac = (coords - i0).to(x.dtype)
-    i0 = i0.to(torch.long)
-    lo = x.index_select(axis, fold(i0, n, mode))
-    hi = x.index_select(axis, fold(i0 + 1, n, mode))
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    frac = frac.reshape(shape)
-    return lo * (1 - frac) + hi * frac
-
-
 def zoom_center(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """`_ops.zoom_center` on the last two axes: centre crop zoomed by `factor` (bilinear, replicated
-    borders, corner-aligned like scipy.ndimage.zoom), round(crop * factor) pixels a side."""
+    """`_ops.zoom_center` of NxCxHxW `x`: the centre crop zoomed by `factor` to round(crop * factor)
+    pixels a side, corner-aligned like scipy.ndimage.zoom, i.e. bilinear with align_corners=True
+    (within 1.2e-5 of OpenCV's warpAffine on [0, 1] images)."""
     h, w = x.shape[-2:]
     ch, cw = int(math.ceil(h / factor)), int(math.ceil(w / factor))
     top, left = (h - ch) // 2, (w - cw) // 2
     oh, ow = int(round(ch * factor)), int(round(cw * factor))
-    sy = (ch - 1) / (oh - 1) if oh > 1 else 0.0
-    sx = (cw - 1) / (ow - 1) if ow > 1 else 0.0
-    ys = torch.arange(oh, device=x.device, dtype=torch.float32) * sy + top  # OpenCV 5: float32 coordinates
-    xs = torch.arange(ow, device=x.device, dtype=torch.float32) * sx + left
-    return _lerp_axis(_lerp_axis(x, ys, x.ndim - 2, "nearest"), xs, x.ndim - 1, "nearest")
+    crop = x[..., top : top + ch, left : left + cw]
+    return F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
 
 
 def remap(x: torch.Tensor, map_x: torch.Tensor, map_y: torch.Tensor, mode: str) -> torch.Tensor:
-    """cv2.remap(INTER_LINEAR) of NxCxHxW `x` at float32 NxHoxWo source coordinates, border `mode`."""
-    n, c, h, w = x.shape
-    x0, y0 = torch.floor(map_x), torch.floor(map_y)
-    fx, fy = (map_x - x0)[:, None], (map_y - y0)[:, None]
-    x0, y0 = x0.to(torch.long), y0.to(torch.long)
-    cols = [fold(x0, w, mode), fold(x0 + 1, w, mode)]
-    rows = [fold(y0, h, mode), fold(y0 + 1, h, mode)]
-    flat = x.reshape(n, c, h * w)
-
-    def tap(r: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        idx = (r * w + q).reshape(n, 1, -1).expand(n, c, -1)
-        return flat.gather(2, idx).reshape(n, c, *map_x.shape[1:])
-
-    top = tap(rows[0], cols[0]) * (1 - fx) + tap(rows[0], cols[1]) * fx
-    bottom = tap(rows[1], cols[0]) * (1 - fx) + tap(rows[1], cols[1]) * fx
-    return top * (1 - fy) + bottom * fy
+    """cv2.remap(INTER_LINEAR) of NxCxHxW `x` at float32 NxHoxWo source coordinates, border
+    "reflect" or "mirror", through grid_sample: its reflection padding reflects the coordinate about
+    the outer pixel edges (align_corners=False) or centres (True), which for bilinear sampling equals
+    OpenCV's reflecting each neighbour's index (BORDER_REFLECT, BORDER_REFLECT_101)."""
+    h, w = x.shape[-2:]
+    if mode == "reflect":
+        grid = torch.stack(((2 * map_x + 1) / w - 1, (2 * map_y + 1) / h - 1), dim=-1)
+    elif mode == "mirror":
+        grid = torch.stack((2 * map_x / max(w - 1, 1) - 1, 2 * map_y / max(h - 1, 1) - 1), dim=-1)
+    else:
+        raise ValueError(f"remap supports the reflect and mirror borders, got {mode!r}")
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=mode == "mirror")
 
 
 def rgb_to_grey(u: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from audit.corruptions.api import check_severity, rng_for
 from audit.corruptions.registry import MIN_SIZE, PROFILES, get, names
-from audit.corruptions.torch._registry import TORCH_KERNELS
+from audit.corruptions.torch._registry import FAST_KERNELS, TORCH_KERNELS
 from audit.errors import ConfigError, CorruptionError
 
 _FAMILIES = ("noise", "blur", "weather", "digital")
@@ -36,6 +36,12 @@ def torch_kernel_names() -> list[str]:
     """
     _load()
     return [n for n in names("all") if n in TORCH_KERNELS]
+
+
+def fast_random_names() -> list[str]:
+    """Corruptions whose torch kernel can draw on the device (`corrupt_torch(..., fast_random=True)`)."""
+    _load()
+    return [n for n in names("all") if n in FAST_KERNELS]
 
 
 def has_torch_kernel(name: str) -> bool:
@@ -68,6 +74,7 @@ def corrupt_torch(
     seed: int = 0,
     image_id: str | Sequence[str] = "",
     profile: str = "imagenet-c",
+    fast_random: bool = False,
 ) -> torch.Tensor:
     """Corrupt a uint8 HxWx3 image or an NxHxWx3 batch (channels last, equal sizes) on its device.
 
@@ -75,6 +82,11 @@ def corrupt_torch(
     gets exactly what `corrupt_torch(image[n], ..., image_id=image_id[n])` gives it, and what
     `audit.corruptions.corrupt(image[n].numpy(), ...)` gives it up to float rounding. Returns a new
     uint8 tensor of the input's shape on its device; the input is not modified.
+
+    `fast_random=True` lets the kernels that have one (`fast_random_names()`: the noises) draw on
+    the device from a torch Generator seeded per image instead of NumPy's draws on the host: same
+    distribution (tested against the reference like the NumPy kernels), other values, replayable
+    only on the same device type and torch version. The other kernels ignore it.
 
     Example:
         >>> img = torch.full((48, 64, 3), 120, dtype=torch.uint8)
@@ -91,7 +103,11 @@ def corrupt_torch(
     if isinstance(ids, str) or len(ids) != batch.shape[0]:
         raise ConfigError(f"a batch of {batch.shape[0]} images needs a sequence of {batch.shape[0]} image ids, got {image_id!r}")
     rngs = [rng_for(seed, name, severity, str(i), profile) for i in ids]
-    out = TORCH_KERNELS[name](batch, get(name).param(profile, severity), rngs)
+    kernel = TORCH_KERNELS[name]
+    if fast_random and name in FAST_KERNELS:
+        kernel = FAST_KERNELS[name]
+        rngs = [torch.Generator(device=batch.device).manual_seed(int(rng.integers(2**63))) for rng in rngs]
+    out = kernel(batch, get(name).param(profile, severity), rngs)
     if out.shape != batch.shape:
         raise RuntimeError(f"torch kernel {name} returned shape {tuple(out.shape)} for {tuple(batch.shape)}")  # a kernel bug
     if out.dtype != torch.uint8:

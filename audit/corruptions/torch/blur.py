@@ -68,7 +68,7 @@ def glass_blur(x: torch.Tensor, p: tuple, rngs: Sequence[np.random.Generator]) -
 def motion_blur(x: torch.Tensor, p: tuple, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
     radius, sigma = p
     angles = [rng.uniform(-45, 45) for rng in rngs]
-    src = x.permute(0, 3, 1, 2).to(torch.float32)
+    src = x.permute(0, 3, 1, 2).contiguous().to(torch.float32)
     return _tops.nhwc(torch.clamp(_tops.motion_blur(src, radius, sigma, angles), 0, 255))
 
 

@@ -2,7 +2,7 @@
 
 Pixelate reproduces Pillow's resampling (what the NumPy kernel calls): box-filter coefficients in
 Pillow's 22-bit fixed point, horizontal pass first with a uint8 intermediate, and Pillow's nearest
-neighbour index walk, as matrix products and gathers (exact in float64). JPEG goes through
+neighbour index walk, as gathers and integer multiply-adds (exact). JPEG goes through
 torchvision.io (libjpeg-turbo on CPU, nvJPEG on a CUDA tensor) at the same quality; its codec may
 differ from Pillow's + OpenCV's, so equality with the NumPy kernel is by PSNR, not bit for bit.
 """
@@ -69,22 +69,25 @@ _BITS = 22  # Pillow's PRECISION_BITS for 8-bit images
 
 
 @lru_cache(maxsize=64)
-def _box_weights(size_in: int, size_out: int) -> np.ndarray:
-    """Pillow's box-filter resampling matrix (size_out x size_in) in its fixed-point integers."""
+def _box_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's box-filter resampling as (source index, fixed-point weight) arrays of size_out x taps
+    (its precompute_coeffs + normalize_coeffs_8bpc; unused taps have weight 0)."""
     scale = size_in / size_out
     filterscale = max(scale, 1.0)
-    support = 0.5 * filterscale
-    out = np.zeros((size_out, size_in), np.float64)
+    support, ss = 0.5 * filterscale, 1.0 / filterscale
+    rows = []
     for xx in range(size_out):
         center = (xx + 0.5) * scale
         lo = max(int(center - support + 0.5), 0)
         hi = min(int(center + support + 0.5), size_in)
-        ss = 1.0 / filterscale
         taps = np.array([1.0 if -0.5 < (i - center + 0.5) * ss <= 0.5 else 0.0 for i in range(lo, hi)])
         if taps.sum():
             taps /= taps.sum()
-        out[xx, lo:hi] = np.floor(taps * (1 << _BITS) + 0.5)
-    return out
+        rows.append((lo, np.floor(taps * (1 << _BITS) + 0.5).astype(np.int64)))
+    width = max(len(w) for _, w in rows)
+    index = np.array([[min(lo + t, size_in - 1) for t in range(width)] for lo, _ in rows], np.int64)
+    weight = np.array([np.pad(w, (0, width - len(w))) for _, w in rows], np.int64)
+    return index, weight
 
 
 @lru_cache(maxsize=64)
@@ -97,15 +100,25 @@ def _nearest_index(size_in: int, size_out: int) -> np.ndarray:
     return np.array(out, np.int64)
 
 
-def _box_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Pillow's Image.resize(BOX) of NxCxHxW integer-valued float64: horizontal pass, uint8, vertical."""
-    def rounded(v: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(torch.floor((v + (1 << (_BITS - 1))) / (1 << _BITS)), 0, 255)
+def _box_pass(x: torch.Tensor, size: int, axis: int) -> torch.Tensor:
+    """One Pillow box-resampling pass of int32 pixels along `axis`, rounded and clipped to 0..255
+    (sums stay below 2^31: weights add up to about 2^22, pixels to 255)."""
+    index, weight = (torch.from_numpy(a).to(x.device) for a in _box_taps(x.shape[axis], size))
+    weight = weight.to(torch.int32)
+    shape = [1] * x.ndim
+    shape[axis] = size
+    acc = torch.full((), 1 << (_BITS - 1), dtype=torch.int32, device=x.device)
+    for t in range(index.shape[1]):
+        acc = acc + x.index_select(axis, index[:, t]) * weight[:, t].reshape(shape)
+    return torch.clamp(acc >> _BITS, 0, 255)
 
+
+def _box_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pillow's Image.resize(BOX) of NxCxHxW int32: horizontal pass, uint8 intermediate, vertical."""
     if w != x.shape[-1]:
-        x = rounded(x @ torch.from_numpy(_box_weights(x.shape[-1], w)).to(x.device).T)
+        x = _box_pass(x, w, x.ndim - 1)
     if h != x.shape[-2]:
-        x = rounded(torch.from_numpy(_box_weights(x.shape[-2], h)).to(x.device) @ x)
+        x = _box_pass(x, h, x.ndim - 2)
     return x
 
 
@@ -113,7 +126,7 @@ def _box_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 def pixelate(x: torch.Tensor, p: tuple, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
     factor, up = p
     h, w = x.shape[1:3]
-    small = _box_resize(x.permute(0, 3, 1, 2).to(torch.float64), max(1, int(h * factor)), max(1, int(w * factor)))
+    small = _box_resize(x.permute(0, 3, 1, 2).to(torch.int32).contiguous(), max(1, int(h * factor)), max(1, int(w * factor)))
     if up == "nearest":
         rows = torch.from_numpy(_nearest_index(small.shape[-2], h)).to(x.device)
         cols = torch.from_numpy(_nearest_index(small.shape[-1], w)).to(x.device)

@@ -6,6 +6,9 @@ rounding. The draw is most of the cost of these kernels (a normal per value); th
 identical draws. Shot noise is the one kernel that reads pixels on the host: NumPy's Poisson
 sampler takes each pixel's own rate, so the image goes to the host for the draw (documented
 exception to "stays on the device"); the counts come back to the device.
+
+`fast_random=True` variants draw on the device from per-image torch Generators instead (torch.randn,
+torch.poisson, torch.rand): the same distributions, no host round trip, other values.
 """
 
 from __future__ import annotations
@@ -53,4 +56,36 @@ def impulse_noise(x: torch.Tensor, amount: float, rngs: Sequence[np.random.Gener
 def speckle_noise(x: torch.Tensor, sigma: float, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
     u = _unit(x)
     noise = from_host([rng.standard_normal(x.shape[1:], dtype=np.float32) for rng in rngs], x.device)
+    return torch.clamp(u + u * noise * np.float32(sigma).item(), 0, 1) * 255
+
+
+def _fast_draw(x: torch.Tensor, gens: Sequence[torch.Generator], draw) -> torch.Tensor:
+    return torch.stack([draw(img, g) for img, g in zip(x, gens)])
+
+
+@torch_kernel("gaussian_noise", fast=True)
+def gaussian_noise_fast(x: torch.Tensor, sigma: float, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    noise = _fast_draw(x, gens, lambda img, g: torch.randn(img.shape, generator=g, device=img.device))
+    return torch.clamp(_unit(x) + noise * np.float32(sigma).item(), 0, 1) * 255
+
+
+@torch_kernel("shot_noise", fast=True)
+def shot_noise_fast(x: torch.Tensor, lam: float, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    lam32 = float(np.float32(lam))
+    counts = _fast_draw(x, gens, lambda img, g: torch.poisson(_unit(img) * lam32, generator=g))
+    return torch.clamp(counts / lam32, 0, 1) * 255
+
+
+@torch_kernel("impulse_noise", fast=True)
+def impulse_noise_fast(x: torch.Tensor, amount: float, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    u = _fast_draw(x, gens, lambda img, g: torch.rand((2, *img.shape), generator=g, device=img.device))
+    flip, salt = u[:, 0] <= amount, u[:, 1] <= 0.5
+    out = torch.where(flip & salt, torch.full_like(x, 255), x)
+    return torch.where(flip & ~salt, torch.zeros_like(x), out)
+
+
+@torch_kernel("speckle_noise", fast=True)
+def speckle_noise_fast(x: torch.Tensor, sigma: float, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    u = _unit(x)
+    noise = _fast_draw(x, gens, lambda img, g: torch.randn(img.shape, generator=g, device=img.device))
     return torch.clamp(u + u * noise * np.float32(sigma).item(), 0, 1) * 255
