@@ -5,8 +5,9 @@ up to float rounding: PSNR(torch, NumPy) >= 50 dB at every severity, for every p
 224x224 photo (imagenet-c) and a 32x32 one (cifar-10-c), and at 480x640 for one severity (all five:
 `-m slow`). Measured on CPU (torch 2.14.1, OpenCV 5.0, Pillow 13): the noises, frost, fog,
 brightness, contrast, pixelate, JPEG, spatter and saturate are bit-identical; the filters and
-resamplers (blurs, snow, elastic) are >= 62 dB, their difference being float summation order (an
-occasional value truncated to the neighbouring integer). JPEG is bit-identical here because
+resamplers (blurs, snow, elastic) differ by float summation order (an occasional value truncated to
+the neighbouring integer): >= 62 dB on these images, and snow, whose threshold amplifies it, 61.6 dB
+at worst over 100 seeds x 5 severities at 480x640. JPEG is bit-identical here because
 torchvision and Pillow + OpenCV link the same libjpeg-turbo; nvJPEG on a CUDA tensor is not, which
 the `gpu` test measures against the imagecorruptions reference as test_fidelity does.
 """
@@ -27,7 +28,7 @@ from .conftest import photo  # noqa: E402
 from .test_fidelity import psnr, reference  # noqa: E402
 
 NAMES = torch_kernel_names()
-MIN_PSNR = 50.0  # dB, every kernel (measured minimum 62 dB, see the module docstring)
+MIN_PSNR = 50.0  # dB, every kernel (measured minimum 61.6 dB, see the module docstring)
 SIZES = {"imagenet-c": (224, 224), "cifar-10-c": (32, 32)}
 
 

@@ -2,8 +2,9 @@
 
 Images travel as float NxCxHxW tensors on their device. Borders follow scipy / OpenCV names
 ("nearest" replicate, "reflect" half-sample symmetric, "mirror" reflect-101) and are built by index
-gathers, so every mode works on every device. Resampling reproduces OpenCV 5's warpAffine / remap
-(float32 source coordinates, bilinear), which the NumPy kernels use.
+gathers, so every mode works on every device. Resampling (zoom, remap) goes through interpolate /
+grid_sample at the source coordinates of OpenCV 5's warpAffine / remap, which the NumPy kernels
+call (OpenCV 5 samples bilinearly at float32 coordinates, no 1/32-pixel fixed point any more).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def nhwc(x: torch.Tensor) -> torch.Tensor:
 
 def from_host(arrays: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
     """Stack per-image host arrays (the random draws) into one tensor on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(device, non_blocking=True)
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(device)
 
 
 def fold(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
