@@ -77,6 +77,8 @@ def test_shape_dtype_device_input_and_determinism(name):
     assert torch.equal(out, corrupt_torch(img, name, 4, seed=5, image_id="a"))
     other = corrupt_torch(img, name, 4, seed=6, image_id="a")
     assert torch.equal(out, other) != get(name).random  # random kernels follow the seed, the others ignore it
+    decoded_view = img.permute(2, 0, 1).contiguous().permute(1, 2, 0)  # as a worker gets it from decode_jpeg
+    assert not decoded_view.is_contiguous() and torch.equal(corrupt_torch(decoded_view, name, 4, seed=5, image_id="a"), out)
 
 
 @pytest.mark.parametrize("name", NAMES)
