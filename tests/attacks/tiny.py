@@ -40,6 +40,8 @@ def train(seed: int = 0, steps: int = 200, quantise: bool = False):
     import torch
 
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: threads only contend on a shared CI machine
     nn = torch.nn
     x, y = make_data(1024, seed=100 + seed)
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
@@ -55,6 +57,7 @@ def train(seed: int = 0, steps: int = 200, quantise: bool = False):
         loss.backward()
         opt.step()
     net.eval()
+    torch.set_num_threads(threads)
     return Quantised(net) if quantise else net
 
 
