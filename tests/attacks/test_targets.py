@@ -164,3 +164,41 @@ def test_a_torch_target_keeps_its_module_frozen(net, spec):
     target = TorchTarget(tiny.train(steps=1), spec)
     assert all(not p.requires_grad for p in target.module().parameters())
     assert not target.module().training
+
+
+def test_onnx_target_of_an_fp16_export(onnx_path, points, spec, tmp_path):
+    """exporters' FP16 graph (half inside, casts appended out of order by ONNX Runtime's converter)."""
+    import torch
+
+    from audit.engines.base import open_engine
+    from exporters.precision import to_fp16
+
+    half = to_fp16(onnx_path, tmp_path / "half.onnx")
+    x, _ = points
+    engine = EngineTarget(open_engine(half, provider="cpu"), spec)
+    target = onnx_target(half, spec)
+    np.testing.assert_allclose(target.logits(x), engine.logits(x), rtol=0, atol=5e-3)  # half arithmetic on both sides
+    xt = torch.from_numpy(x[:4]).requires_grad_(True)
+    grad, = torch.autograd.grad(target.module()(xt).sum(), [xt])
+    assert float(grad.abs().sum()) > 0
+
+
+def test_onnx_target_of_an_int8_graph_says_what_to_do(onnx_path, points, tmp_path, spec):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from audit.errors import ModelError
+
+    x, _ = points
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter([{"images": (x[i:i + 1] - 0.5) / 0.25} for i in range(8)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    int8 = tmp_path / "int8.onnx"
+    quantize_static(str(onnx_path), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+    with pytest.raises(ModelError, match="attack the FP32 graph") as err:
+        onnx_target(int8, spec)
+    assert "\n" not in str(err.value)
