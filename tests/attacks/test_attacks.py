@@ -132,6 +132,7 @@ def test_white_box_attacks_refuse_a_target_without_gradients(name, engine_target
     ({"x": np.full((48, 3, 16, 16), 255, np.uint8)}, "floats in"),
     ({"x": np.full((48, 3, 16, 16), 2.0, np.float32)}, r"\[0, 1\]"),
     ({"y": np.zeros(3, np.int64)}, "labels"),
+    ({"y": np.full(48, 4, np.int64)}, r"class indices in \[0, 3\]"),
     ({"steps": 0}, "steps"),
     ({"queries": -5}, "queries"),
     ({"budget": ("linf", 0.1)}, "Budget"),
