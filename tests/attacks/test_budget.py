@@ -54,3 +54,12 @@ def test_check_within_catches_a_violation():
     x = np.full((1, 3, 4, 4), 0.5, np.float32)
     with pytest.raises(RuntimeError, match="left the"):
         check_within(x + np.float32(2 / 255), x, Budget("linf", 1 / 255))
+
+
+@pytest.mark.parametrize("module", ["audit.attacks", "audit.attacks.budget", "audit.attacks.apgd", "audit.attacks.square"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

@@ -15,7 +15,6 @@ noise, and no more than 10 more (the gap measured, plus noise).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from audit.attacks import Budget, run_attack
