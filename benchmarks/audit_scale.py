@@ -2,7 +2,7 @@
 
 Run by hand:  python benchmarks/audit_scale.py [--task detection|classification|both] [--images N]
                   [--severity 3] [--repeat 1] [--threads T] [--workers W] [--work DIR] [--quick]
-                  [--memory-images N] [--no-memory]
+                  [--memory-images N] [--no-memory | --no-timing]
 
 Data and models (benchmarks/scale_data.py, cached under --work, default /tmp/robustaudit-bench):
 - detection: 100 photo-like 480x640 JPEGs in the COCO layout, Faster R-CNN MobileNet-v3 FPN (random
@@ -26,7 +26,7 @@ Prints wall times, images/s and the ratios audit / max(limits), audit / inferenc
 must do both, so on a machine with few cores the sum of the two bounds it too, and is printed.
 
 Memory: the peak resident memory of the audit's main process (VmHWM) and of its whole process tree
-(main + corruption workers, sampled every 50 ms) for the realistic run, and for 7 cells (clean +
+(main + corruption workers: the sum of their proportional set sizes, sampled every 50 ms) for the realistic run, and for 7 cells (clean +
 gaussian_noise, defocus_blur, motion_blur, snow, contrast, jpeg_compression at severity 3) vs 76
 cells (clean + 15 x severities 1-5) on fewer images (--memory-images), with the 76 / 7 ratio.
 """
@@ -80,34 +80,47 @@ def make_bench(kind: str, work: Path, images: int) -> Bench:
 
 # ---------------------------------------------------------------- (a) the audit, in a fresh process
 
-def audit_child(spec: str) -> None:
-    """In a fresh process: run one audit; print its wall time and peak memory as JSON."""
-    import psutil
+def _proc_kb(pid: int | str, field: str, file: str = "status") -> int:
+    """A /proc/PID/{status,smaps_rollup} field in kB (0 once the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
+
+def _descendants(pid: int) -> list[str]:
+    found, todo = [], [str(pid)]
+    while todo:
+        for tasks in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = tasks.read_text().split()
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def audit_child(spec: str) -> None:
+    """In a fresh process: run one audit; print its wall time and peak memory as JSON (Linux /proc)."""
     from audit.api import AuditConfig, run_audit
 
     args = json.loads(spec)
     config = AuditConfig(model=args["model"], task=args["task"], data=args["data"], out=args["out"],
                          corruptions=args["corruptions"], severities=args["severities"], workers=args["workers"],
                          threads=args["threads"], examples=0, report=False, progress=False, overrides=args["overrides"])
-    me = psutil.Process()
+    me = os.getpid()
     peak, done = [0], threading.Event()
 
-    def tree_rss() -> int:
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:  # a worker that just ended
-                pass
-        return total
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_rss())
+    def sample() -> None:  # main process + corruption workers (+ multiprocessing's helper)
+        while not done.is_set():  # proportional set size: shared pages (libraries, a fork before exec) counted once
+            peak[0] = max(peak[0], sum(_proc_kb(p, "Pss", "smaps_rollup") for p in [me, *_descendants(me)]))
             time.sleep(0.05)
 
-    base = me.memory_info().rss
+    base = _proc_kb(me, "VmRSS")
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.perf_counter()
@@ -115,9 +128,8 @@ def audit_child(spec: str) -> None:
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
-    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-               if line.startswith("VmHWM:"))
-    print(json.dumps({"wall_s": wall, "base_mb": base / 2**20, "main_peak_mb": hwm / 1024, "tree_peak_mb": peak[0] / 2**20,
+    print(json.dumps({"wall_s": wall, "base_mb": base / 1024, "main_peak_mb": _proc_kb(me, "VmHWM") / 1024,
+                      "tree_peak_mb": peak[0] / 1024,
                       "cells": len(result.document["cells"]), "engine": result.document["engine"]}))
 
 
@@ -299,7 +311,7 @@ def report_task(bench: Bench, m: dict) -> None:
           f"audit / inference = {m['audit'] / m['inference']:.2f}x; audit / corruption = {m['audit'] / m['corruption']:.2f}x; "
           f"audit / (inference + corruption) = {m['audit'] / (m['inference'] + m['corruption']):.2f}x")
     print(f"peak memory of the audit: main process {m['main_peak_mb']:.0f} MB (VmHWM; {m['base_mb']:.0f} MB after "
-          f"imports), whole process tree {m['tree_peak_mb']:.0f} MB (sampled)", flush=True)
+          f"imports), whole process tree {m['tree_peak_mb']:.0f} MB (sampled PSS sum)", flush=True)
 
 
 def memory_cells(bench: Bench, n: int, args, work: Path) -> None:
@@ -308,7 +320,7 @@ def memory_cells(bench: Bench, n: int, args, work: Path) -> None:
         rows[cells] = run_audit_subprocess(bench, work / "runs" / f"mem-{bench.kind}-{n}-{cells}", corruptions,
                                            severities, args.workers, args.threads)
     print(f"\n{bench.kind}: peak memory vs cells, {n} images (fresh process per row)")
-    print("| cells | main process peak MB (VmHWM) | process tree peak MB (sampled) | wall s |")
+    print("| cells | main process peak MB (VmHWM) | process tree peak MB (sampled PSS sum) | wall s |")
     print("|---|---|---|---|")
     for cells, r in rows.items():
         print(f"| {cells} | {r['main_peak_mb']:.0f} | {r['tree_peak_mb']:.0f} | {r['wall_s']:.1f} |")
@@ -330,6 +342,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes (few images)")
     parser.add_argument("--memory-images", type=int, default=None, help="images for the 7 vs 76 cell memory runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the 7 vs 76 cell memory runs")
+    parser.add_argument("--no-timing", action="store_true", help="only the 7 vs 76 cell memory runs")
     parser.add_argument("--audit-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.audit_child:
@@ -341,7 +354,7 @@ def main() -> int:
     kinds = ["detection", "classification"] if args.task == "both" else [args.task]
     print(f"machine: {defaults(args.threads, args.workers)}; load average at start "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    for kind in kinds:
+    for kind in [] if args.no_timing else kinds:
         n = args.images or (QUICK_IMAGES if args.quick else DEFAULT_IMAGES)[kind]
         t0 = time.perf_counter()
         bench = make_bench(kind, args.work, n)
