@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -147,6 +148,7 @@ def run_audit_subprocess(bench: Bench, out: Path, corruptions: str, severities: 
     spec = json.dumps({"model": str(bench.model), "task": bench.task, "data": str(bench.data), "out": str(out),
                        "corruptions": corruptions, "severities": severities, "workers": workers, "threads": threads,
                        "overrides": bench.overrides})
+    shutil.rmtree(out, ignore_errors=True)  # a previous run's folder (the audit would refuse it without --resume)
     proc = subprocess.run([sys.executable, __file__, "--audit-child", spec], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode:
         raise SystemExit(f"the audit failed:\n{proc.stderr[-3000:]}")
