@@ -24,6 +24,9 @@ Measured in the same run, on the same cores, each the minimum of --repeat runs:
 Prints wall times, images/s and the ratios audit / max(limits), audit / inference, audit / corruption
 (target on CPU: audit within 1.2x of the larger limit). The limits are each measured alone; an audit
 must do both, so on a machine with few cores the sum of the two bounds it too, and is printed.
+CPU seconds are printed beside the wall times (the audit: its main process and workers; inference:
+ONNX Runtime's threads, spin-waiting included; corruption: the pool's processes): on a machine shared
+with other work they move less with the load than the wall times do.
 
 Memory: the peak resident memory of the audit's main process (VmHWM) and of its whole process tree
 (main + corruption workers: the sum of their proportional set sizes, sampled every 50 ms) for the realistic run, and for 7 cells (clean +
