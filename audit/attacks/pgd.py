@@ -1,0 +1,75 @@
+"""FGSM and PGD (Madry et al. 2018), L-inf and L2, white-box on a differentiable target.
+
+PGD: a seeded random start in the ball, `steps` (default 10) steps of size 2.5 * eps / steps
+(robustbench / Madry convention; L-inf sign steps, L2 normalised-gradient steps), projection onto the
+ball and clipping to [0, 1] after every step, cross-entropy loss. An image counts as broken if any
+iterate is misclassified, and the first such iterate is kept. FGSM: one step of size eps from the
+clean image (no random start).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.attacks.budget import Budget
+from audit.attacks.core import register_attack
+
+PGD_STEPS = 10
+PGD_STEP_FACTOR = 2.5
+
+
+@register_attack("fgsm", white_box=True, summary="one signed-gradient (L2: normalised-gradient) step of size eps")
+def fgsm(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, steps=None, restarts=1, queries=None):
+    """Goodfellow et al. 2015: x + eps * sign(grad CE) (L2: eps * grad / ||grad||), clipped to [0, 1]."""
+    from audit.attacks import _torch as T
+
+    module, xt, yt, _ = T.setup(target, x, y, seed)
+    _, _, grad = T.loss_and_grad(module, xt, lambda z: T.ce_loss(z, yt))
+    adv = T.project(xt + budget.eps * T.ascent_direction(grad, budget.norm), xt, budget)
+    # one forward-backward pass per image; whether it broke the image is run_attack's final check
+    return adv.cpu().numpy().astype(np.float32), np.zeros(len(x), bool), np.ones(len(x), np.int64)
+
+
+@register_attack("pgd", white_box=True, summary="projected gradient descent, random start, 10 steps of 2.5*eps/steps")
+def pgd(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, steps: int | None = None,
+        restarts: int = 1, queries=None):
+    """Madry et al. PGD with `restarts` seeded random starts, each on the images not yet broken."""
+    import torch
+
+    from audit.attacks import _torch as T
+
+    steps = steps or PGD_STEPS
+    alpha = PGD_STEP_FACTOR * budget.eps / steps
+    module, xt, yt, gen = T.setup(target, x, y, seed)
+    best = xt.clone()
+    broken = torch.zeros(len(xt), dtype=torch.bool, device=xt.device)
+    used = torch.zeros(len(xt), dtype=torch.int64)
+    for _ in range(restarts):
+        idx = torch.nonzero(~broken).flatten()
+        if not len(idx):
+            break
+        x0, y0 = xt[idx], yt[idx]
+        adv = T.random_start(x0, budget, gen)
+        hit = torch.zeros(len(idx), dtype=torch.bool, device=xt.device)
+        for _ in range(steps):
+            alive = torch.nonzero(~hit).flatten()
+            if not len(alive):
+                break
+            _, logits, grad = T.loss_and_grad(module, adv[alive], lambda z: T.ce_loss(z, y0[alive]))
+            used[idx[alive].cpu()] += 1
+            wrong = logits.argmax(1) != y0[alive]
+            newly = alive[wrong]  # this iterate is already adversarial: keep it
+            best[idx[newly]] = adv[newly]
+            hit[newly] = True
+            step = adv[alive] + alpha * T.ascent_direction(grad, budget.norm)
+            adv[alive] = T.project(step, x0[alive], budget)
+        last = torch.nonzero(~hit).flatten()  # the final iterate of the still-unbroken images
+        if len(last):
+            with torch.no_grad():
+                logits = module(adv[last])
+            used[idx[last].cpu()] += 1
+            wrong = logits.argmax(1) != y0[last]
+            best[idx[last]] = adv[last]
+            hit[last[wrong]] = True
+        broken[idx] = hit
+    return best.cpu().numpy().astype(np.float32), broken.cpu().numpy(), used.numpy()
