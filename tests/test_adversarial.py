@@ -157,3 +157,13 @@ def test_bad_settings_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, 
 def test_cell_keys_are_stable_file_names():
     assert AttackCellStore.key(("apgd-ce", "linf", 8 / 255)) == "apgd-ce-linf-eps0.031372549"
     assert json.dumps(AttackCellStore.key(("pgd", "l2", 0.5))) == '"pgd-l2-eps0.5"'
+
+
+def test_same_named_engines_are_told_apart():
+    from types import SimpleNamespace
+
+    from audit.adversarial.api import _unique_names
+
+    judges = [SimpleNamespace(name="model.onnx") for _ in range(3)]
+    _unique_names(judges, ["fp32/model.onnx", "int8/model.onnx", "int8/model.onnx"])
+    assert [j.name for j in judges] == ["model.onnx", "int8/model.onnx", "int8/model.onnx (3)"]

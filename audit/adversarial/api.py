@@ -107,6 +107,7 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
                            format=config.format).subset(config.limit, config.seed)
     judges = [_judge(config, config.model, ttype, dataset, "engine")]
     judges += [_judge(config, path, ttype, dataset, "transfer") for path in config.transfer_to]
+    _unique_names(judges, [config.model, *config.transfer_to])
     main = judges[0]
     spec = main.adapter.spec
     x01 = load_x01(dataset, spec)
@@ -169,6 +170,17 @@ def _judge(config: AttackConfig, path: str, ttype: str, dataset, role: str) -> J
     adapter = TaskAdapter(spec, engine)
     mapping = check_model(adapter, dataset, config.ignore_unmatched_labels)
     return Judge(Path(path).name, adapter, role, mapping.describe(spec.class_names, DatasetLabels.of(dataset)))
+
+
+def _unique_names(judges: list[Judge], paths: list[str]) -> None:
+    """Engines are keyed by file name in the document; same-named exports in other folders get the folder too."""
+    seen: set[str] = set()
+    for i, (judge, path) in enumerate(zip(judges, paths)):
+        if judge.name in seen:
+            judge.name = f"{Path(path).parent.name}/{judge.name}"
+        if judge.name in seen:
+            judge.name = f"{judge.name} ({i + 1})"
+        seen.add(judge.name)
 
 
 def _run_cell(cell, target, x01: np.ndarray, labels: np.ndarray, dataset, judges: list[Judge], store: CellStore,
