@@ -167,3 +167,34 @@ def test_same_named_engines_are_told_apart():
     judges = [SimpleNamespace(name="model.onnx") for _ in range(3)]
     _unique_names(judges, ["fp32/model.onnx", "int8/model.onnx", "int8/model.onnx"])
     assert [j.name for j in judges] == ["model.onnx", "int8/model.onnx", "int8/model.onnx (3)"]
+
+
+def _input_quantised(plain, out):
+    """`plain` with its normalised input rounded to steps of 0.5 first: a step with zero gradient."""
+    import onnx
+
+    model = onnx.load(str(plain))
+    graph, h = model.graph, onnx.helper
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array(2.0, np.float32), "qk"))
+    graph.node[0].input[0] = "quantised"
+    for i, node in enumerate([h.make_node("Mul", ["images", "qk"], ["scaled"]), h.make_node("Round", ["scaled"], ["rounded"]),
+                              h.make_node("Div", ["rounded", "qk"], ["quantised"])]):
+        graph.node.insert(i, node)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+    return out
+
+
+def test_gradient_masking_is_caught_by_the_black_box_source(cifar_dir, tmp_path):
+    """White-box PGD on an input-quantised graph finds nothing (zero gradients); Square on the engine does."""
+    from audit import demo_models
+
+    plain = demo_models.train_classifier(tmp_path / "plain.onnx", n=400)  # NumPy-trained, carries its own spec
+    masked = _input_quantised(plain, tmp_path / "quantised.onnx")
+    kw = dict(eps=[0.0, 16 / 255], steps=10, queries=200, limit=32, overrides={})
+    pgd_plain = run_attack_audit(config(plain, cifar_dir, tmp_path / "p", attacks=["pgd"], **kw)).adversarial["cells"]
+    pgd_masked = run_attack_audit(config(masked, cifar_dir, tmp_path / "m", attacks=["pgd"], **kw)).adversarial["cells"]
+    square = run_attack_audit(config(masked, cifar_dir, tmp_path / "s", gradients="none", attacks=["square"], **kw)).adversarial["cells"]
+    assert pgd_plain[1]["accuracy"] < pgd_plain[0]["accuracy"]  # the model itself is not robust
+    assert pgd_masked[1]["accuracy"] == pgd_masked[0]["accuracy"]  # its masked gradients make PGD look robust
+    assert square[1]["accuracy"] < pgd_masked[1]["accuracy"]  # the black-box attack is not fooled
