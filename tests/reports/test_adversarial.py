@@ -106,3 +106,12 @@ def test_several_runs_side_by_side(attacked, tmp_path):
     text = " ".join(page.text)
     assert "adversarial-comparison" in page.ids and "Adversarial robustness, side by side" in text
     assert "other.onnx" in text and "run2-adversarial" in page.ids
+
+
+def test_markdown_summary_has_the_robust_accuracy_table(attacked, tmp_path):
+    text = write_report([attacked.out / "results.json"], tmp_path / "r.md", fmt="md").read_text()
+    adv = attacked.adversarial
+    rows = [line for line in text.splitlines() if line.startswith(("| pgd |", "| fgsm |"))]
+    assert len(rows) == len(adv["cells"])
+    for row, cell in zip(rows, adv["cells"]):
+        assert all(pct(figures["accuracy"]) in row for figures in cell["engines"].values())
