@@ -6,12 +6,13 @@ import click
 
 from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP
 
-TASK_CHOICES = ["cifar10", "classification"]
+TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "segmentation"]  # the API refuses all but
+# classification with one line ("classification only for now"), so users of `audit run`'s tasks learn why
 
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind (classification only for now).")
+@click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind (classification only for now: cifar10, classification).")
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Dataset root in its standard layout.")
 @click.option("--format", "data_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True, help=FORMAT_HELP)
 @click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>-attack].")
