@@ -54,47 +54,60 @@ def _start(x, budget: Budget, gen):
 
 
 def apgd_single(module, x, y, budget: Budget, steps: int, gen, loss_fn):
-    """One APGD run on tensors x, y; returns (adversarial or best-loss images, broken mask, evaluations)."""
+    """One APGD run on tensors x, y; returns (adversarial or best-loss images, broken mask, evaluations).
+
+    `loss_fn(logits, rows)` gives the per-sample loss of the images `rows` (indices into x). An image
+    leaves the computation as soon as an iterate misclassifies it (kept as its adversarial example);
+    APGD's updates are per image, so the others' trajectories do not change.
+    """
     import torch
 
     from audit.attacks import _torch as T
 
     marks = checkpoints(steps)
-    adv = _start(x, budget, gen)
-    loss, logits, grad = T.loss_and_grad(module, adv, loss_fn)
-    used = 1
-    broken = logits.argmax(1) != y
-    out = x.clone()
-    out[broken] = adv[broken]
-    loss_best, x_best, grad_best = loss.clone(), adv.clone(), grad.clone()
-    eta = torch.full((len(x), 1, 1, 1), 2.0 * budget.eps, device=x.device)
-    x_prev, loss_prev = adv.clone(), loss.clone()
-    rises = torch.zeros(len(x), device=x.device)
-    reduced_before = torch.ones(len(x), dtype=torch.bool, device=x.device)
-    best_at_check, last_mark = loss_best.clone(), 0
-    for k in range(steps):
+    n = len(x)
+    out, broken = x.clone(), torch.zeros(n, dtype=torch.bool, device=x.device)
+    used = torch.zeros(n, dtype=torch.int64)
+    rows = torch.arange(n, device=x.device)  # the images still in the run
+    x0 = x
+    adv = _start(x0, budget, gen)
+    loss, logits, grad = T.loss_and_grad(module, adv, lambda z: loss_fn(z, rows))
+    used += 1
+    s = {"adv": adv, "x_prev": adv.clone(), "grad": grad, "loss_prev": loss, "loss_best": loss.clone(),
+         "x_best": adv.clone(), "grad_best": grad.clone(),
+         "eta": torch.full((n, 1, 1, 1), 2.0 * budget.eps, device=x.device),
+         "rises": torch.zeros(n, device=x.device), "reduced": torch.ones(n, dtype=torch.bool, device=x.device),
+         "best_at_check": loss.clone(), "x0": x0, "y": y}
+    wrong = logits.argmax(1) != y
+    last_mark = 0
+    for k in range(steps + 1):
+        if wrong.any():  # record the adversarial iterates and drop those images from the run
+            out[rows[wrong]] = s["adv"][wrong]
+            broken[rows[wrong]] = True
+            keep = ~wrong
+            s = {key: v[keep] for key, v in s.items()}
+            rows = rows[keep]
+        if k == steps or not len(rows):
+            break
         a = 1.0 if k == 0 else MOMENTUM
-        z = T.project(adv + eta * T.ascent_direction(grad, budget.norm), x, budget)
-        new = T.project(adv + a * (z - adv) + (1 - a) * (adv - x_prev), x, budget)
-        x_prev, adv = adv, new
-        loss, logits, grad = T.loss_and_grad(module, adv, loss_fn)
-        used += 1
-        wrong = logits.argmax(1) != y
-        first = wrong & ~broken
-        out[first] = adv[first]
-        broken |= wrong
-        rises += (loss > loss_prev).float()
-        loss_prev = loss
-        better = loss > loss_best
-        x_best[better], grad_best[better], loss_best[better] = adv[better], grad[better], loss[better]
+        adv, x0 = s["adv"], s["x0"]
+        z = T.project(adv + s["eta"] * T.ascent_direction(s["grad"], budget.norm), x0, budget)
+        s["x_prev"], s["adv"] = adv, T.project(adv + a * (z - adv) + (1 - a) * (adv - s["x_prev"]), x0, budget)
+        loss, logits, s["grad"] = T.loss_and_grad(module, s["adv"], lambda z, r=rows: loss_fn(z, r))
+        used[rows.cpu()] += 1
+        wrong = logits.argmax(1) != s["y"]
+        s["rises"] += (loss > s["loss_prev"]).float()
+        s["loss_prev"] = loss
+        better = loss > s["loss_best"]
+        s["x_best"][better], s["grad_best"][better], s["loss_best"][better] = s["adv"][better], s["grad"][better], loss[better]
         if k + 1 in marks:
             span = k + 1 - last_mark
-            halve = (rises <= RHO * span) | (~reduced_before & (best_at_check >= loss_best))
-            eta[halve] /= 2
-            adv[halve], grad[halve] = x_best[halve], grad_best[halve]
-            reduced_before, best_at_check, last_mark = halve, loss_best.clone(), k + 1
-            rises.zero_()
-    out[~broken] = x_best[~broken]
+            halve = (s["rises"] <= RHO * span) | (~s["reduced"] & (s["best_at_check"] >= s["loss_best"]))
+            s["eta"][halve] /= 2
+            s["adv"][halve], s["grad"][halve] = s["x_best"][halve], s["grad_best"][halve]
+            s["reduced"], s["best_at_check"], last_mark = halve, s["loss_best"].clone(), k + 1
+            s["rises"].zero_()
+    out[rows] = s["x_best"]
     return out, broken, used
 
 
@@ -106,8 +119,7 @@ def _restarts(module, x, y, budget, steps, restarts, gen, make_loss, used, broke
         idx = torch.nonzero(~broken).flatten()
         if not len(idx):
             return
-        yi = y[idx]
-        adv, hit, n = apgd_single(module, x[idx], yi, budget, steps, gen, make_loss(idx))
+        adv, hit, n = apgd_single(module, x[idx], y[idx], budget, steps, gen, make_loss(idx))
         used[idx.cpu()] += n
         best[idx] = adv  # the adversarial ones, and the best-loss points of the rest
         broken[idx[hit]] = True
@@ -133,7 +145,7 @@ def _run(target, x, y, budget, seed, steps, restarts, loss: str):
         for rank in range(1, min(APGD_T_TARGETS, classes - 1) + 1):
             tgt = order[:, rank]
             _restarts(module, xt, yt, budget, steps, restarts, gen,
-                      lambda idx: (lambda z: T.dlr_targeted_loss(z, yt[idx], tgt[idx])), used, broken, best)
+                      lambda idx, tgt=tgt: (lambda z, r: T.dlr_targeted_loss(z, yt[idx][r], tgt[idx][r])), used, broken, best)
     else:
         if loss == "dlr":
             with torch.no_grad():
@@ -141,7 +153,7 @@ def _run(target, x, y, budget, seed, steps, restarts, loss: str):
             if classes < 3:
                 raise ConfigError(f"apgd-dlr needs a model with at least 3 classes (this one has {classes}); use apgd-ce")
         fn = T.ce_loss if loss == "ce" else T.dlr_loss
-        _restarts(module, xt, yt, budget, steps, restarts, gen, lambda idx: (lambda z: fn(z, yt[idx])), used, broken, best)
+        _restarts(module, xt, yt, budget, steps, restarts, gen, lambda idx: (lambda z, r: fn(z, yt[idx][r])), used, broken, best)
     return best.cpu().numpy().astype(np.float32), broken.cpu().numpy(), used.numpy()
 
 

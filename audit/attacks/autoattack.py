@@ -39,6 +39,6 @@ def autoattack(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: in
             break
         adv, hit, n = fn(target, x[idx], y[idx], budget, seed=seed + k, steps=steps, restarts=restarts, queries=queries)
         used[idx] += n
-        best[idx[hit]] = adv[hit]
+        best[idx] = adv  # the broken ones for good; the rest hold the latest stage's point
         broken[idx[hit]] = True
     return best, broken, used

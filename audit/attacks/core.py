@@ -125,7 +125,11 @@ def run_attack(name: str, target: Any, x: np.ndarray, y: np.ndarray, budget: Bud
     for start in range(0, len(x), batch_size):
         sl = slice(start, start + batch_size)
         xb, yb = x[sl], y[sl]
-        clean = target.logits(xb).argmax(1) == yb
+        logits = target.logits(xb)
+        if yb.min() < 0 or yb.max() >= logits.shape[1]:
+            raise ConfigError(f"attack labels must be class indices in [0, {logits.shape[1] - 1}] for this "
+                              f"{logits.shape[1]}-class model, got {int(yb.min())}..{int(yb.max())}")
+        clean = logits.argmax(1) == yb
         spent[sl] = 1
         todo = np.flatnonzero(clean)
         if budget.eps > 0 and len(todo):

@@ -34,7 +34,7 @@ def p_selection(i: int, n_queries: int, p_init: float = P_INIT) -> float:
 
     Example:
         >>> p_selection(0, 1000), p_selection(10, 1000), p_selection(999, 1000)
-        (0.8, 0.1, 0.0125)
+        (0.8, 0.2, 0.0015625)
     """
     it = int(i / n_queries * 10000)
     return p_init / 2 ** sum(it > t for t in _SCHEDULE)

@@ -153,7 +153,7 @@ def _Normalised(inner: Any, spec: ModelSpec):
 def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     """The ONNX graph itself as a differentiable torch module (onnx2torch): white-box on what is deployed.
 
-    FP16 graphs run in float32 torch; graphs with ops onnx2torch cannot convert (INT8 QDQ among them)
+    FP16 graphs (FP32 input and output, half inside) run as they are, half precision included; graphs with ops onnx2torch cannot convert (INT8 QDQ among them)
     raise a one-line `ModelError`: attack the FP32 graph and evaluate the examples on the INT8 engine.
 
     Example:
@@ -165,7 +165,7 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
-        module = onnx2torch.convert(onnx.load(str(path)))
+        module = onnx2torch.convert(toposorted(onnx.load(str(path))))
     except Exception as exc:  # onnx2torch raises NotImplementedError / KeyError for unsupported ops
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ModelError(f"{path.name}: onnx2torch cannot turn this graph into torch ({reason}); attack the FP32 graph "
@@ -173,11 +173,37 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     return TorchTarget(_Float32(module), spec, source="onnx")
 
 
-def _Float32(inner: Any):
-    """Runs a converted graph in float32 (an FP16 export's weights are cast up)."""
-    import torch
+def toposorted(model: Any) -> Any:
+    """`model` with its graph's nodes in topological order, which onnx2torch needs.
 
-    inner = inner.float()
+    ONNX Runtime's FP16 converter (exporters/precision.py `to_fp16`) appends the input / output Cast
+    nodes at the end of the node list; ONNX Runtime does not care, onnx2torch does. Nodes whose inputs
+    never become available (names from an enclosing graph) keep their relative order at the end.
+    """
+    graph = model.graph
+    known = {""} | {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:
+            ordered += pending
+            break
+        for n in ready:
+            known.update(n.output)
+        ordered += ready
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    if [id(n) for n in ordered] != [id(n) for n in graph.node]:
+        nodes = [type(n)() for n in ordered]
+        for new, old in zip(nodes, ordered):
+            new.CopyFrom(old)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return model
+
+
+def _Float32(inner: Any):
+    """A converted graph with float32 logits (an FP16 export keeps its own casts and half weights)."""
+    import torch
 
     class Float32(torch.nn.Module):
         def __init__(self):

@@ -35,13 +35,15 @@ def spec(size: int = SIZE) -> ModelSpec:
                      mean=MEAN, std=STD, class_names=[f"c{k}" for k in range(CLASSES)])
 
 
-def train(seed: int = 0, steps: int = 200, quantise: bool = False):
+def train(seed: int = 0, steps: int = 200, quantise: bool = False, size: int = SIZE):
     """A small CNN on normalised input, trained with Adam; `quantise`: rounds its input to 1/255 first."""
     import torch
 
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: threads only contend on a shared CI machine
     nn = torch.nn
-    x, y = make_data(1024, seed=100 + seed)
+    x, y = make_data(1024, seed=100 + seed, size=size)
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
     xt, yt = (torch.from_numpy(x) - mean) / std, torch.from_numpy(y)
     net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
@@ -55,6 +57,7 @@ def train(seed: int = 0, steps: int = 200, quantise: bool = False):
         loss.backward()
         opt.step()
     net.eval()
+    torch.set_num_threads(threads)
     return Quantised(net) if quantise else net
 
 
