@@ -26,9 +26,10 @@ class CellStore:
         >>> store.save(("fog", 3), {"metrics": {"top1": .5}}, {"hit1": np.zeros(3, bool)})  # doctest: +SKIP
     """
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, folder: str = "cells", manifest: str = "run.json"):
         self.out = Path(out)
-        self.folder = self.out / "cells"
+        self.folder = self.out / folder
+        self.manifest = manifest  # another kind of run (audit attack) keeps its own folder and manifest
 
     @staticmethod
     def key(cell: tuple[str, int]) -> str:
@@ -61,7 +62,7 @@ class CellStore:
 
     def check_manifest(self, manifest: dict[str, Any], resume: bool) -> None:
         """Start a new run (OUT must be empty of cells) or resume the same one; write the manifest."""
-        path = self.out / "run.json"
+        path = self.out / self.manifest
         if path.is_file():
             if not resume:
                 raise ConfigError(f"{self.out} already holds an audit; use --resume to continue it or another --out")

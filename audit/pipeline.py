@@ -106,6 +106,28 @@ def audit_stage(config) -> Stage:
     return Stage(results, False, headline(run_audit(config).document))
 
 
+def attack_stage(config) -> Stage:
+    """Run the adversarial audit `config` (an AttackConfig) unless OUT/results.json is a complete one of that model."""
+    from audit.adversarial import run_attack_audit
+    from audit.api import sha256_of
+
+    results = Path(config.out) / "results.json"
+    doc = read_json(results)
+    if (doc and doc.get("status") == "complete" and doc.get("adversarial")
+            and doc.get("model", {}).get("sha256") == sha256_of(config.model)):
+        return Stage(results, True, attack_headline(doc))
+    config.resume = True
+    return Stage(results, False, attack_headline(run_attack_audit(config).document))
+
+
+def attack_headline(doc: dict) -> dict[str, Any]:
+    """The verdict of an adversarial audit: attack, budget, clean and robust accuracy on the engine."""
+    adv = doc["adversarial"]
+    v = adv["verdict"]
+    return {"attack": v["attack"], "norm": v.get("norm"), "eps": v["eps"], "robust_accuracy": v["robust_accuracy"],
+            "clean_accuracy": adv["clean"].get(v.get("engine"))}
+
+
 def headline(doc: dict) -> dict[str, Any]:
     """The primary metric's P, mPC and rPC of a results document."""
     primary = doc["task"]["primary_metric"]

@@ -11,6 +11,10 @@ Changelog of `schema_version`:
   kept out of `summary.metrics`; optional, so 1.0 and 1.1 documents stay valid.
 - 1.3: `corruption.user_defined` (the run's plug-in corruptions) and `corruption.plugins` (each
   plug-in's kind, origin, version or sha256, corruptions, load warnings); optional.
+- 1.4: `adversarial` (`audit attack`: threat model, gradient source, robust accuracy per attack, norm
+  and budget on each engine, attack success rate, queries, verdict, examples) and
+  `thresholds.fail_under_robust_acc`; optional, so 1.0-1.3 documents stay valid. An attack-only
+  document has the clean cell alone and `corruption.corruptions` empty.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 

@@ -86,7 +86,8 @@ def lines(series: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], x_
         (2, True)
     """
     w, left, top, plot_h = 560, 60, 14, 220
-    xs = sorted({x for _, pts in series for x, y in pts if x > 0})
+    shown = (lambda v: v > 0) if log_x else (lambda v: v >= 0)  # noqa: E731  a log axis has no 0
+    xs = sorted({x for _, pts in series for x, y in pts if shown(x)})
     if not xs:
         return ""
     tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)  # noqa: E731
@@ -102,7 +103,7 @@ def lines(series: Sequence[tuple[str, Sequence[tuple[float, float | None]]]], x_
     parts += [f'<text x="{sx(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10" fill="{MUTED}">{x:g}</text>' for x in xs]
     for s, (name, pts) in enumerate(series):
         colour = SERIES[s % len(SERIES)]
-        valid = sorted((x, y) for x, y in pts if x > 0 and is_num(y))
+        valid = sorted((x, y) for x, y in pts if shown(x) and is_num(y))
         if len(valid) > 1:
             coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in valid)
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import precision, references
+from reports import adversarial, precision, references
 from reports.comparison import comparison
 from reports.examples import examples
 from reports.fmt import esc
@@ -32,14 +32,16 @@ def render_html(runs: list[Run], title: str = "Robustness audit", image_budget: 
         True
     """
     budget = ImageBudget(image_budget)
-    blocks = [comparison(runs), precision.section(forensics or [])]
+    blocks = [comparison(runs), adversarial.comparison(runs), precision.section(forensics or [])]
     for i, run in enumerate(runs):
         anchor = f"run{i + 1}"
         heading = f'<h2 class="run-title">{esc(run.label)}</h2>' if len(runs) > 1 else ""
         refs = references.section(references.matching(run), anchor) if len(runs) == 1 else ""
-        blocks.append(f'<article class="run" id="{anchor}">{heading}' + verdict(run, anchor) + refs + groups(run, anchor)
-                      + grid(run, anchor) + per_corruption(run, anchor) + examples(run, anchor, budget)
-                      + provenance(run, anchor) + "</article>")
+        attack_only = adversarial.adversarial(run) is not None and not run.corruptions()
+        corruption = "" if attack_only else (groups(run, anchor) + grid(run, anchor) + per_corruption(run, anchor)
+                                             + examples(run, anchor, budget))
+        blocks.append(f'<article class="run" id="{anchor}">{heading}' + verdict(run, anchor) + refs
+                      + adversarial.section(run, anchor, budget) + corruption + provenance(run, anchor) + "</article>")
     return _page(title, _nav(runs), "".join(blocks))
 
 

@@ -6,6 +6,7 @@ Markdown is rendered as HTML by CI hosts, so table cells are escaped (pipes, ang
 
 from __future__ import annotations
 
+from reports.adversarial import adversarial, budget_label
 from reports.compare import deltas
 from reports.fmt import ci_text, drop_of, is_num, pct, pp
 from reports.load import GROUPS, Run
@@ -53,6 +54,7 @@ def _run(run: Run, heading: bool) -> list[str]:
     if run.doc.get("status") == "partial":
         out.append("- status: **partial** (some cells missing)")
     out.append("")
+    out += _adversarial(run)
     groups = group_rows(run)
     if groups:
         out += ["| group | mPC | rPC | drop |", "|---|---:|---:|---:|"]
@@ -65,6 +67,24 @@ def _run(run: Run, heading: bool) -> list[str]:
         out += [f"| {md(n)} | {pct(e.get('mean'))} | {pct(drop_of(e))} | {md(e.get('worst_severity', '–'))} |" for n, e in worst]
         out.append("")
     return out
+
+
+def _adversarial(run: Run) -> list[str]:
+    """Robust accuracy per attack and budget, one column per engine (documents of `audit attack`)."""
+    adv = adversarial(run)
+    if adv is None:
+        return []
+    engines = [str(e.get("name")) for e in adv.get("engines") or [] if isinstance(e, dict)]
+    v = adv.get("verdict") or {}
+    out = [f"Adversarial robustness ({md((adv.get('gradients') or {}).get('source'))} gradients): robust accuracy "
+           f"**{pct(v.get('robust_accuracy'))}** under {md(v.get('attack'))} at {md(budget_label(v.get('eps'), str(adv.get('norm'))))}",
+           "", "| attack | eps | " + " | ".join(f"robust acc. {md(e)}" for e in engines) + " | success rate |",
+           "|---|---|" + "---:|" * (len(engines) + 1)]
+    for c in (c for c in adv["cells"] if isinstance(c, dict)):
+        accs = " | ".join(pct(((c.get("engines") or {}).get(e) or {}).get("accuracy")) for e in engines)
+        out.append(f"| {md(c.get('attack'))} | {md(budget_label(c.get('eps'), str(adv.get('norm'))))} | {accs} | "
+                   f"{pct(c.get('success_rate'))} |")
+    return out + [""]
 
 
 def _comparison(runs: list[Run]) -> list[str]:

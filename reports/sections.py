@@ -54,7 +54,8 @@ def verdict(run: Run, anchor: str) -> str:
     status = status if status in VERDICT_TEXT else "none"
     reasons = doc.get("verdict", {}).get("reasons") or []
     if status == "none" and not reasons:
-        reasons = ["no --fail-under-rpc / --fail-under-mpc thresholds were given to 'audit run'"]
+        reasons = (["no --fail-under-robust-acc threshold was given to 'audit attack'"] if "adversarial" in doc and not run.corruptions()
+                   else ["no --fail-under-rpc / --fail-under-mpc thresholds were given to 'audit run'"])
     h = headline(run)
     m = esc(run.metric_label)
     notes = []

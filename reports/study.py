@@ -31,6 +31,7 @@ class Entry:
 
     combo: dict[str, Any]
     run: Run | None
+    attack: dict[str, Any] | None = None  # the `adversarial` section of its adversarial audit, when one finished
 
     @property
     def backbone(self) -> str:
@@ -73,8 +74,20 @@ def load_study(path: str | Path) -> tuple[dict[str, Any], list[Entry]]:
                 run = None  # shown as missing; the table says which stage to re-run
             else:
                 run.label = combo["id"]
-        entries.append(Entry(combo, run))
+        entries.append(Entry(combo, run, _attack_section(path.parent, combo)))
     return doc, entries
+
+
+def _attack_section(folder: Path, combo: dict[str, Any]) -> dict[str, Any] | None:
+    """The `adversarial` section of a combination's finished adversarial audit (None otherwise)."""
+    results = (combo.get("files") or {}).get("attack")
+    if not results or combo.get("stages", {}).get("attack", {}).get("status") != "done":
+        return None
+    try:
+        adv = load_run(folder / results).doc.get("adversarial")
+    except ReportInputError:
+        return None
+    return adv if isinstance(adv, dict) and isinstance(adv.get("cells"), list) else None
 
 
 def write_study_report(study_json: str | Path, out: str | Path) -> Path:
@@ -95,8 +108,8 @@ def write_study_report(study_json: str | Path, out: str | Path) -> Path:
 
 def render_study(doc: dict[str, Any], entries: list[Entry]) -> str:
     """The study page (HTML)."""
-    body = (_overview(doc, entries) + _all(entries) + _figure1(entries) + _groups(entries) + _figure5(entries)
-            + _prime(entries))
+    body = (_overview(doc, entries) + _all(entries) + _adversarial(entries) + _figure1(entries) + _groups(entries)
+            + _figure5(entries) + _prime(entries))
     return _page(f"Study: {doc.get('name', '?')}", "", body)
 
 
@@ -261,3 +274,32 @@ def _prime(entries: list[Entry]) -> str:
                       + grouped_bars(groups_drop, ["no augmentation", "PRIME"], f"{task}: drop") + "</div>")
     body = "".join(blocks) or '<p class="muted">These views need the same combination fine-tuned with augment none and prime.</p>'
     return _section("prime", "Figure 6 and Tables 4-5: PRIME during fine-tuning", body)
+
+
+def _adversarial(entries: list[Entry]) -> str:
+    """Seed 003's view: adversarial accuracy after fine-tuning per pre-training (backbone) and transfer mode."""
+    done = [e for e in entries if e.attack]
+    if not done:
+        return ""
+    first = done[0].attack
+    attack, norm = str(first.get("verdict_attack")), str(first.get("norm"))
+    budgets = sorted({c.get("eps") for e in done for c in e.attack["cells"] if c.get("attack") == attack and is_num(c.get("eps"))})
+    label = (lambda v: f"{v * 255:.3g}/255") if norm == "linf" else (lambda v: f"{v:g}")  # noqa: E731
+
+    def robust(e: Entry, eps: float) -> float | None:
+        return next((c.get("accuracy") for c in e.attack["cells"] if c.get("attack") == attack and c.get("eps") == eps), None)
+
+    rows = [[esc(e.backbone), esc(MODE_NAMES.get(e.combo["mode"], e.combo["mode"])), esc(_task_name(e.combo["task"])),
+             esc(e.combo["augment"]), esc(f'{e.combo["lr"]:g}'), *(_num(robust(e, b)) for b in budgets)] for e in done]
+    modes = list(dict.fromkeys(e.combo["mode"] for e in done))
+    backbones = list(dict.fromkeys(e.backbone for e in done))
+    top = budgets[-1] if budgets else None
+    groups = [(b, [next((robust(e, top) for e in done if e.backbone == b and e.combo["mode"] == m), None) for m in modes])
+              for b in backbones]
+    chart = grouped_bars(groups, [MODE_NAMES.get(m, m) for m in modes], "adversarial accuracy per pre-training and mode",
+                         y_label=f"robust accuracy, {attack} at {label(top)}") if top is not None else ""
+    head = ["pre-training (backbone)", "mode", "task", "augment", "lr", *(f"eps {label(b)}" for b in budgets)]
+    return _section("adversarial", "Adversarial accuracy after fine-tuning (seed 003)",
+                    f'<p class="muted">Robust accuracy under {esc(attack)} ({esc(norm)}) of each fine-tuned export, judged '
+                    "on the engine; eps 0 is the clean accuracy. If robust pre-training passes robustness on, its rows stay "
+                    "higher as the budget grows.</p>" + chart + table(head, rows, "study-adversarial"))

@@ -18,13 +18,18 @@ from typing import Any, Callable
 
 from audit import results
 from audit.errors import ConfigError, RobustAuditError, StudyError
-from audit.pipeline import audit_stage, export_stage, finetune_stage, read_json, synthetic_stage
+from audit.pipeline import attack_stage, audit_stage, export_stage, finetune_stage, read_json, synthetic_stage
 from audit.safety import prepare_out
 from audit.study.spec import Combination, Study
 
 KIND = "robustaudit-study"
 VERSION = 1
-STAGES = ("finetune", "export", "audit")
+STAGES = ("finetune", "export", "audit", "attack")  # attack: only where the study has an `attack:` block
+
+
+def stages_of(combo: Combination) -> tuple[str, ...]:
+    """The stages a combination runs: the adversarial audit only when its task has attack settings."""
+    return STAGES if combo.task.attack else STAGES[:3]
 
 
 @dataclass
@@ -60,8 +65,10 @@ def run_study(study: Study, *, only: list[str] | None = None, keep_going: bool =
         PosixPath('runs/study-tiny-cpu/report.html')
     """
     combos = select(study, only)
-    _check_configs(study, combos)
+    _check_configs(study, [c for c in combos if c.backbone.pretrain is None])
     prepare_out(study.out)
+    pretrain(study, combos, log)  # weights the study makes must exist before their fine-tuning configs are checked
+    _check_configs(study, [c for c in combos if c.backbone.pretrain is not None])
     manifest = Manifest(study)
     result = StudyResult(study.out, manifest.path, None)
     for task in {c.task.name: c.task for c in combos}.values():
@@ -87,6 +94,18 @@ def write_study_report(out: Path) -> Path | None:
     except ImportError:
         return None
     return render(Path(out) / "study.json", Path(out) / "report.html")
+
+
+def pretrain(study: Study, combos: list[Combination], log: Callable[[str], None]) -> None:
+    """Make the weights of backbones with a `pretrain:` block (once; reused while the settings match)."""
+    backbones = {c.backbone.name: c.backbone for c in combos if c.backbone.pretrain is not None}
+    if not backbones:
+        return
+    from finetune.pretrain import pretrain_backbone, settings
+
+    for b in backbones.values():
+        options = settings(b.pretrain, f"{study.path}: backbone {b.name}")
+        pretrain_backbone(b.arch, b.weights, options, log=lambda m: log(f"  {m}"))
 
 
 def _check_configs(study: Study, combos: list[Combination]) -> None:
@@ -135,7 +154,8 @@ class Manifest:
                     "export": study.export, "combinations": []}
         for combo in study.combinations():
             entry = {**combo.describe(), "dir": combo.id, "finetune_options": combo.task.finetune,
-                     "audit_options": combo.task.audit, "files": {}, "stages": {s: {"status": "pending"} for s in STAGES}}
+                     "audit_options": combo.task.audit, "attack_options": combo.task.attack, "files": {},
+                     "stages": {s: {"status": "pending"} for s in stages_of(combo)}}
             if combo.id in previous:
                 entry["stages"].update(previous[combo.id].get("stages", {}))
                 entry["files"].update(previous[combo.id].get("files", {}))
@@ -157,7 +177,8 @@ class Manifest:
 def _run_combination(study: Study, combo: Combination, manifest: Manifest, progress: bool, log) -> list[str]:
     folder = study.out / combo.id
     ran = []
-    for stage, fn in (("finetune", _finetune), ("export", _export), ("audit", _audit)):
+    fns = {"finetune": _finetune, "export": _export, "audit": _audit, "attack": _attack}
+    for stage, fn in ((s, fns[s]) for s in stages_of(combo)):
         started = time.time()
         try:
             done, reused, info = fn(study, combo, folder, progress, log)
@@ -201,6 +222,28 @@ def _audit(study: Study, combo: Combination, folder: Path, progress: bool, log):
     stage = audit_stage(AuditConfig(model=str(folder / "model.onnx"), task=combo.task.name, data=str(combo.task.data),
                                     out=str(folder / "audit"), progress=progress, seed=study.seed, **opts))
     return stage.path, stage.reused, stage.info
+
+
+def _attack(study: Study, combo: Combination, folder: Path, progress: bool, log):
+    from audit.adversarial import AttackConfig
+
+    opts = dict(combo.task.attack)
+    if "eps" in opts:
+        opts["eps"] = [_budget(e) for e in (opts["eps"] if isinstance(opts["eps"], list) else [opts["eps"]])]
+    if isinstance(opts.get("attacks"), str):
+        opts["attacks"] = [a.strip() for a in opts["attacks"].split(",") if a.strip()]
+    stage = attack_stage(AttackConfig(model=str(folder / "model.onnx"), task=combo.task.name, data=str(combo.task.data),
+                                      out=str(folder / "attack"), progress=progress, seed=study.seed, **opts))
+    return stage.path, stage.reused, stage.info
+
+
+def _budget(value) -> float:
+    """A budget from the study file: a number, or text such as '8/255'."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    from audit.attacks import parse_eps
+
+    return parse_eps(str(value))[0]
 
 
 def _now() -> str:

@@ -19,6 +19,11 @@ Example (YAML):
     exclude:
       - {task: cifar10, mode: fixed}
       - {task: coco, mode: fixed, lr: [0.02]}   # a list matches any of its values
+
+An `attack:` block (top level or per task; keys ATTACK_KEYS) adds an adversarial audit (`audit
+attack`) of every export after its corruption audit. A backbone may carry `pretrain:` instead of
+`weights:` (finetune/pretrain.py: standard or PGD-adversarial pre-training on synthetic shapes, the
+CPU stand-in for robust ImageNet checkpoints); its weights are made once under OUT/pretrain.
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from audit.errors import ConfigError
 TASKS = ("cifar10", "coco", "ade20k")
 MODES = ("fixed", "full")
 AUGMENTS = ("none", "prime", "augmix")
-TOP_KEYS = {"name", "out", "backbones", "tasks", "modes", "augment", "exclude", "finetune", "export", "audit", "seed"}
-TASK_KEYS = {"data", "synthetic", "lrs", "modes", "augment", "finetune", "audit"}
+TOP_KEYS = {"name", "out", "backbones", "tasks", "modes", "augment", "exclude", "finetune", "export", "audit", "attack", "seed"}
+TASK_KEYS = {"data", "synthetic", "lrs", "modes", "augment", "finetune", "audit", "attack"}
 FINETUNE_KEYS = {"epochs", "batch_size", "weight_decay", "input_size", "head", "max_steps", "device", "workers",
                  "val_split", "extra", "threads"}
 EXPORT_KEYS = {"precision", "opset", "dynamic", "calibration", "check"}
 AUDIT_KEYS = {"corruptions", "severities", "limit", "batch_size", "workers", "provider", "threads", "profile",
               "examples", "bootstrap", "executor"}
 SYNTHETIC_KEYS = {"n_train", "n_val", "size", "seed"}
+# an adversarial audit after the corruption audit (audit.adversarial.AttackConfig's fields)
+ATTACK_KEYS = {"attacks", "norm", "eps", "limit", "steps", "queries", "restarts", "gradients", "batch_size", "examples"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Backbone:
     arch: str
     weights: str = "imagenet"
     imagenet_c: dict[str, float] | None = None
+    pretrain: dict[str, Any] | None = None  # finetune.pretrain settings: weights made by the study itself
 
     @property
     def imagenet_c_drop(self) -> float | None:
@@ -78,6 +86,7 @@ class TaskPlan:
     augments: tuple[str, ...]
     finetune: dict[str, Any]
     audit: dict[str, Any]
+    attack: dict[str, Any] = field(default_factory=dict)  # empty: no adversarial audit
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ class Combination:
         """The manifest's description of this combination (what the report groups by)."""
         b = self.backbone
         return {"id": self.id, "task": self.task.name, "backbone": {"name": b.name, "arch": b.arch, "weights": b.weights,
-                "imagenet_c": b.imagenet_c, "imagenet_c_drop": b.imagenet_c_drop},
+                "imagenet_c": b.imagenet_c, "imagenet_c_drop": b.imagenet_c_drop, "pretrain": b.pretrain},
                 "mode": self.mode, "augment": self.augment, "lr": self.lr}
 
 
@@ -166,17 +175,19 @@ def parse_study(raw: Any, path: Path, out: str | Path | None = None) -> Study:
     base = path.resolve().parent
     name = str(raw.get("name") or path.stem)
     out_dir = (Path(out) if out is not None else _resolve(base, raw.get("out") or f"runs/study-{slug(name)}")).resolve()
-    backbones = [_backbone(b, f"{where}: backbones[{i}]", base) for i, b in enumerate(_list(raw, "backbones", where))]
+    backbones = [_backbone(b, f"{where}: backbones[{i}]", base, out_dir) for i, b in enumerate(_list(raw, "backbones", where))]
     if len({b.name for b in backbones}) != len(backbones):
         raise ConfigError(f"{where}: backbone names must be unique (they label the report's rows)")
     top_modes = _choices(raw.get("modes", ["full"]), MODES, f"{where}: modes")
     top_aug = _choices(raw.get("augment", ["none"]), AUGMENTS, f"{where}: augment")
     finetune = _options(raw.get("finetune"), FINETUNE_KEYS, f"{where}: finetune")
     audit = _options(raw.get("audit"), AUDIT_KEYS, f"{where}: audit")
+    attack = _options(raw.get("attack"), ATTACK_KEYS, f"{where}: attack")
     tasks_raw = raw.get("tasks")
     if not isinstance(tasks_raw, dict) or not tasks_raw:
         raise ConfigError(f"{where}: 'tasks' must map task names ({', '.join(TASKS)}) to their settings")
-    tasks = [_task(n, t, f"{where}: tasks.{n}", base, out_dir, top_modes, top_aug, finetune, audit) for n, t in tasks_raw.items()]
+    tasks = [_task(n, t, f"{where}: tasks.{n}", base, out_dir, top_modes, top_aug, finetune, audit, attack)
+             for n, t in tasks_raw.items()]
     exclude = raw.get("exclude") or []
     if not isinstance(exclude, list) or not all(isinstance(r, dict) and r and set(r) <= {"task", "backbone", "mode", "augment", "lr"}
                                                 for r in exclude):
@@ -237,12 +248,20 @@ def _resolve(base: Path, value: str) -> Path:
         raise ConfigError(f"the study file's path {value[:80]!r} cannot be resolved ({exc})") from None
 
 
-def _backbone(raw: Any, where: str, base: Path) -> Backbone:
-    _mapping(raw, where, {"name", "arch", "weights", "imagenet_c"})
+def _backbone(raw: Any, where: str, base: Path, out: Path) -> Backbone:
+    _mapping(raw, where, {"name", "arch", "weights", "imagenet_c", "pretrain"})
     if not raw.get("name") or not raw.get("arch"):
         raise ConfigError(f"{where}: a backbone needs 'name' (its label) and 'arch' (a timm / torchvision name)")
     weights = str(raw.get("weights", "imagenet"))
-    if weights not in ("imagenet", "none"):
+    pretrain = None
+    if raw.get("pretrain") is not None:  # weights the study makes itself (finetune/pretrain.py), under OUT/pretrain
+        if "weights" in raw:
+            raise ConfigError(f"{where}: give 'weights' or 'pretrain', not both")
+        if not isinstance(raw["pretrain"], dict):
+            raise ConfigError(f"{where}.pretrain must be a mapping (keys of finetune/pretrain.py DEFAULTS, checked before any work)")
+        pretrain = dict(raw["pretrain"])
+        weights = str(out / "pretrain" / f"{slug(str(raw['name']))}.pt")
+    elif weights not in ("imagenet", "none"):
         weights = str(_resolve(base, weights))
     inc = raw.get("imagenet_c")
     if inc is not None:
@@ -253,10 +272,10 @@ def _backbone(raw: Any, where: str, base: Path) -> Backbone:
                 or inc.get("clean", 1) == 0:
             raise ConfigError(f"{where}.imagenet_c: values must be fractions from 0 to 1 (e.g. 0.761), clean above 0")
         inc = {k: float(v) for k, v in inc.items()}
-    return Backbone(str(raw["name"]), str(raw["arch"]), weights, inc)
+    return Backbone(str(raw["name"]), str(raw["arch"]), weights, inc, pretrain)
 
 
-def _task(name: str, raw: Any, where: str, base: Path, out: Path, modes, augments, finetune, audit) -> TaskPlan:
+def _task(name: str, raw: Any, where: str, base: Path, out: Path, modes, augments, finetune, audit, attack) -> TaskPlan:
     if name not in TASKS:
         raise ConfigError(f"{where}: unknown task '{name}'; valid: {', '.join(TASKS)}")
     raw = raw or {}
@@ -278,7 +297,8 @@ def _task(name: str, raw: Any, where: str, base: Path, out: Path, modes, augment
                     _choices(raw["modes"], MODES, f"{where}.modes") if "modes" in raw else modes,
                     _choices(raw["augment"], AUGMENTS, f"{where}.augment") if "augment" in raw else augments,
                     {**finetune, **_options(raw.get("finetune"), FINETUNE_KEYS, f"{where}.finetune")},
-                    {**audit, **_options(raw.get("audit"), AUDIT_KEYS, f"{where}.audit")})
+                    {**audit, **_options(raw.get("audit"), AUDIT_KEYS, f"{where}.audit")},
+                    {**attack, **_options(raw.get("attack"), ATTACK_KEYS, f"{where}.attack")})
 
 
 def _default_lr(task: str) -> float:

@@ -76,7 +76,7 @@ def test_missing_and_broken_files(tmp_path):
         load_study(bad)
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "tiny-cpu.yaml"])
+@pytest.mark.parametrize("name", ["paper.yaml", "tiny-cpu.yaml", "adversarial-tiny-cpu.yaml"])
 def test_shipped_study_files_parse(name):
     study = load_study(REPO / "studies" / name)
     combos = study.combinations()

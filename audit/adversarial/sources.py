@@ -1,0 +1,85 @@
+"""Where an adversarial audit's gradients come from, and the attack target built from it.
+
+- `engine-onnx`: the deployed ONNX graph turned into a differentiable PyTorch module (white-box on what
+  is deployed); the default for an ONNX model.
+- `checkpoint:PATH`, `torchvision:NAME`, `timm:NAME`: the PyTorch source (white-box on it); the
+  examples are judged on the engine, so the figures measure transfer from the source to the engine.
+- `none`: no gradients, a query-based black-box attack (Square) against the engine itself, which also
+  catches gradient masking; the default for a TensorRT engine.
+
+torch is imported only for the white-box sources: the `none` path runs where only ONNX Runtime /
+TensorRT is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ConfigError
+
+SOURCE_KINDS = {"engine-onnx": "white-box on the deployed ONNX graph (converted to a differentiable PyTorch module)",
+                "checkpoint": "white-box on the PyTorch checkpoint; examples transferred to the engine",
+                "torchvision": "white-box on the torchvision model; examples transferred to the engine",
+                "timm": "white-box on the timm model; examples transferred to the engine",
+                "none": "black-box: queries to the engine only, no gradients"}
+
+
+def parse_gradients(text: str | None, model: str) -> str:
+    """The canonical gradient source for `--gradients TEXT` (None: the default for `model`).
+
+    Example:
+        >>> parse_gradients(None, "m.onnx"), parse_gradients("timm:resnet18", "m.onnx"), parse_gradients(None, "m.engine")
+        ('engine-onnx', 'timm:resnet18', 'none')
+    """
+    if text is None or text == "":
+        return "engine-onnx" if Path(model).suffix.lower() == ".onnx" else "none"
+    kind, _, rest = text.partition(":")
+    if text in ("engine-onnx", "none"):
+        if text == "engine-onnx" and Path(model).suffix.lower() != ".onnx":
+            raise ConfigError(f"--gradients engine-onnx needs an ONNX model, got '{Path(model).name}'; "
+                              "use --gradients none (black-box) or a PyTorch source (checkpoint:PATH, timm:NAME)")
+        return text
+    if kind in ("checkpoint", "torchvision", "timm") and rest:
+        if kind == "checkpoint" and not Path(rest).is_file():
+            raise ConfigError(f"--gradients {text}: no checkpoint file at {rest}")
+        return text
+    raise ConfigError(f"unknown --gradients '{text}'; valid: engine-onnx, none, checkpoint:PATH, torchvision:NAME, timm:NAME")
+
+
+def source_kind(gradients: str) -> str:
+    return gradients.partition(":")[0]
+
+
+def describe(gradients: str) -> dict[str, Any]:
+    """The results document's `adversarial.gradients` entry.
+
+    Example:
+        >>> describe("none")["white_box"]
+        False
+    """
+    kind = source_kind(gradients)
+    return {"source": gradients, "kind": kind, "white_box": kind != "none",
+            "transfer": kind in ("checkpoint", "torchvision", "timm"), "description": SOURCE_KINDS[kind]}
+
+
+def check_attacks(attacks: list[str], gradients: str) -> None:
+    """Known attack names, and gradient attacks only with a gradient source; one-line errors saying
+    what to use instead (autoattack without gradients runs its black-box member, Square, alone)."""
+    from audit.attacks import ATTACKS
+
+    for name in attacks:
+        if ATTACKS.get(name).white_box and gradients == "none":  # get: unknown names listed with the valid ones
+            raise ConfigError(f"--attack {name} needs gradients, and --gradients none gives none; "
+                              "use --attack square (or autoattack, which then runs Square alone), or a gradient source")
+
+
+def make_target(gradients: str, model: str, engine, spec):
+    """The attack target for a gradient source (torch imported only for white-box sources)."""
+    from audit import attacks
+
+    if gradients == "none":
+        return attacks.EngineTarget(engine, spec)
+    if gradients == "engine-onnx":
+        return attacks.onnx_target(model, spec)
+    return attacks.source_target(gradients, spec)

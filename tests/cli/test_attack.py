@@ -1,0 +1,71 @@
+"""`audit attack`: exit codes, one-line errors, the printed table, and the black-box path without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli.main import cli
+
+NORM_FLAGS = ["--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def attack(*args):
+    return CliRunner().invoke(cli, ["attack", *map(str, args)])
+
+
+def test_table_and_gate_exit_codes(classifier_onnx, cifar_dir, tmp_path):
+    flags = ["--task", "cifar10", "--data", cifar_dir, *NORM_FLAGS, "--attack", "fgsm", "--eps", "0,8/255", "--limit", "12",
+             "--quiet", "--no-report"]
+    ok = attack(classifier_onnx, *flags, "--out", tmp_path / "a")
+    assert ok.exit_code == 0, ok.output
+    assert "fgsm" in ok.output and "8/255" in ok.output and "clean top-1" in ok.output
+    gate = attack(classifier_onnx, *flags, "--out", tmp_path / "b", "--fail-under-robust-acc", "1.0")
+    assert gate.exit_code == 2
+    assert gate.output.strip().splitlines()[-1].startswith("error: robustness gate failed: robust accuracy under fgsm")
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert doc["verdict"]["status"] == "fail"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eps", "0,abc"], "--eps: 'abc' is not a number"),
+    (["--eps", "0,-1/255"], "negative"),
+    (["--attack", "deepfool"], "unknown attack 'deepfool'"),
+    (["--attack", ","], "--attack is empty"),
+    (["--gradients", "none", "--attack", "pgd"], "needs gradients"),
+    (["--gradients", "weights.bin"], "unknown --gradients"),
+    (["--norm", "l1"], "Invalid value for '--norm'"),
+    (["--transfer-to", "/nowhere-int8.onnx"], "no such model file"),
+])
+def test_bad_flags_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, args, message):
+    result = attack(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "x", *args)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert message in lines[-1]
+    assert not any(line.startswith("Traceback") for line in lines)
+
+
+def test_segmentation_is_refused(classifier_onnx, cifar_dir):
+    result = attack(classifier_onnx, "--task", "ade20k", "--data", cifar_dir)
+    assert result.exit_code == 1 and "classification only for now" in result.output.strip().splitlines()[-1]
+
+
+def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_path):
+    """--gradients none: Square on the engine, in a process where importing torch fails."""
+    code = ("import sys; sys.modules['torch'] = None\n"  # `import torch` now raises ImportError
+            "from audit.cli.main import main\n"
+            f"main(['attack', {str(classifier_onnx)!r}, '--task', 'cifar10', '--data', {str(cifar_dir)!r}, "
+            f"'--out', {str(tmp_path / 'sq')!r}, '--gradients', 'none', '--eps', '0,16/255', '--queries', '40', "
+            f"'--limit', '8', '--quiet', '--no-report', '--mean', '0.5', '0.5', '0.5', '--std', '0.25', '0.25', '0.25'])\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads((tmp_path / "sq" / "results.json").read_text())
+    assert doc["adversarial"]["attacks"] == ["square"] and doc["adversarial"]["gradients"]["source"] == "none"
