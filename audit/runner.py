@@ -24,7 +24,7 @@ from audit.execution.context import (CORRUPT_AT, Cell, PrepareContext, cell_inpu
 from audit.execution.units import CELLS_PER_UNIT, PreparedCell, WorkUnit, plan_units
 from audit.metrics import make_metric
 from audit.tasks.adapter import TaskAdapter
-from audit.tasks.preprocess import normalise
+from audit.execution.normalise import Normaliser
 
 
 class Executor(Protocol):
@@ -42,6 +42,7 @@ def run_cells(cells: list[Cell], *, dataset: Dataset, adapter: TaskAdapter, cont
     for unit in units:
         for cell in unit.cells:
             remaining[cell] += 1
+    normaliser = Normaliser(context.spec)
     live: dict[Cell, Any] = {}  # metrics of the cells in flight only
     seconds: dict[Cell, float] = {}
     saving: list[Future] = []
@@ -50,7 +51,7 @@ def run_cells(cells: list[Cell], *, dataset: Dataset, adapter: TaskAdapter, cont
             for cell in unit.cells:
                 metric = live.setdefault(cell, make_metric(dataset, with_masks=with_masks))
                 t0 = time.perf_counter()
-                run_batches(adapter, context, metric, unit.indices, prepared[cell], batch_size)
+                run_batches(adapter, normaliser, metric, unit.indices, prepared[cell], batch_size)
                 seconds[cell] = seconds.get(cell, 0.0) + time.perf_counter() - t0
                 on_images(len(unit.indices))
                 remaining[cell] -= 1
@@ -65,12 +66,12 @@ def run_cells(cells: list[Cell], *, dataset: Dataset, adapter: TaskAdapter, cont
             f.result()
 
 
-def run_batches(adapter: TaskAdapter, context: PrepareContext, metric: Any, indices: tuple[int, ...],
+def run_batches(adapter: TaskAdapter, normaliser: Normaliser, metric: Any, indices: tuple[int, ...],
                 prepared: PreparedCell, batch_size: int) -> None:
     """Normalise (once, here, just before the engine), infer and update one cell's metric, batch by batch."""
     for start in range(0, len(indices), batch_size):
         stop = start + batch_size
-        arrays = [normalise(image, context.spec) for image in prepared.images[start:stop]]
+        arrays = [normaliser(image) for image in prepared.images[start:stop]]
         for index, pred in zip(indices[start:stop], adapter.infer(arrays, prepared.metas[start:stop])):
             metric.update(index, pred)
 

@@ -11,13 +11,16 @@ initialised Faster R-CNN MobileNet-v3 FPN, 5 classes = background + the 4 synthe
 480x640 COCO images; cifar10: the small CNN of tests/helpers/models.py on synthetic CIFAR-10), then:
 
 1. times every stage without touching production code, by calling the functions the runner calls,
-   in its order, on the same inputs: a worker reads the file, decodes it (`Dataset.load_image`),
-   corrupts (`corrupt`), preprocesses (`preprocess` / `to_input_geometry` + `normalise`, as
-   `runner.cell_input`) and pickles its result for the main process (`pickle.dumps`/`loads` of what
-   `runner.prepare` returns); the main process stacks the batch, runs the engine (`engine.run`),
-   decodes the outputs (the output convention), updates the metric (`metric.update`) and, per cell,
-   computes and saves it (`metric.compute` + `CellStore.save`, in a background thread); the
-   transfer is also timed through a real multiprocessing pipe, float32 input vs uint8 image;
+   in its order, on the same inputs: for each work unit (a batch of images x a group of 8 cells,
+   `audit.execution.units`) a worker reads each file and decodes it once (`Dataset.load_image`),
+   then per cell corrupts (`corrupt`) and brings the image to the network-input geometry
+   (`to_input_geometry`, uint8), and pickles the unit's result for the main process
+   (`pickle.dumps`/`loads`); the main process normalises (`Normaliser`, a lookup table equal to `normalise`), stacks the batch, runs the
+   engine (`engine.run`), decodes the outputs (the output convention), updates the metric
+   (`metric.update`) and, per cell, computes and saves it (`metric.compute` + `CellStore.save`, in a
+   background thread in the real runner); the transfer of one image is also timed as pickled uint8,
+   pickled float32 (what was sent before), through a real multiprocessing pipe, and through
+   `multiprocessing.shared_memory`;
 2. times `run_audit` with the same settings (default workers, and --workers 0) and prints each
    stage's share of the default-workers wall time;
 3. measures the main process's peak RSS during `run_audit` (VmHWM of one fresh subprocess per
@@ -108,10 +111,11 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
     from audit.cellstore import CellStore
     from audit.corruptions import corrupt
     from audit.datasets.base import Dataset
+    from audit.execution.normalise import Normaliser
     from audit.execution.units import PreparedCell, plan_units
     from audit.metrics import make_metric
     from audit.runner import all_cells
-    from audit.tasks.preprocess import normalise, preprocess, to_input_geometry
+    from audit.tasks.preprocess import preprocess, to_input_geometry
 
     t0 = time.perf_counter()
     setup = api.prepare(config)  # what run_audit does first (open data + model, check one image, probe labels)
@@ -126,6 +130,7 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
         for cell in unit.cells:
             remaining[cell] += 1
     t = defaultdict(float)
+    normaliser = Normaliser(ctx.spec)
     metrics, peak_live = {}, 0
     clock = time.perf_counter
 
@@ -186,7 +191,7 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
             for start in range(0, len(unit.indices), batch_size):
                 stop = start + batch_size
                 a = clock()
-                arrays = [normalise(im, ctx.spec) for im in prepared[cell].images[start:stop]]
+                arrays = [normaliser(im) for im in prepared[cell].images[start:stop]]
                 t["normalise (main)"] += clock() - a
                 metas = prepared[cell].metas[start:stop]
                 preds = []

@@ -121,3 +121,19 @@ def test_image_cells_of_a_prerendered_cell_read_its_own_file(classifier_onnx, tm
     out = image_cells(setup.context, 3, (("clean", 0), ("fog", 2), ("contrast", 1)))
     assert read == [(3, "fog", 2)] and (out[("fog", 2)][0] == 7).all()
     assert not np.array_equal(out[("clean", 0)][0], out[("contrast", 1)][0])
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_the_lookup_normaliser_equals_normalise_bit_for_bit(order):
+    from audit.execution.normalise import Normaliser
+    from audit.modelspec import ModelSpec
+
+    spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(30, 40),
+                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_order=order)
+    image = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    image[0, :3] = [[0, 0, 0], [255, 255, 255], [1, 128, 254]]
+    out, ref = Normaliser(spec)(image), normalise(image, spec)
+    assert out.dtype == ref.dtype and out.shape == ref.shape and out.flags.c_contiguous
+    assert out.tobytes() == ref.tobytes()
+    flipped = image[:, :, ::-1]  # a strided view, as a crop hands over
+    assert Normaliser(spec)(flipped).tobytes() == normalise(flipped, spec).tobytes()
