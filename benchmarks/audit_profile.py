@@ -11,13 +11,16 @@ initialised Faster R-CNN MobileNet-v3 FPN, 5 classes = background + the 4 synthe
 480x640 COCO images; cifar10: the small CNN of tests/helpers/models.py on synthetic CIFAR-10), then:
 
 1. times every stage without touching production code, by calling the functions the runner calls,
-   in its order, on the same inputs: a worker reads the file, decodes it (`Dataset.load_image`),
-   corrupts (`corrupt`), preprocesses (`preprocess` / `to_input_geometry` + `normalise`, as
-   `runner.cell_input`) and pickles its result for the main process (`pickle.dumps`/`loads` of what
-   `runner.prepare` returns); the main process stacks the batch, runs the engine (`engine.run`),
-   decodes the outputs (the output convention), updates the metric (`metric.update`) and, per cell,
-   computes and saves it (`metric.compute` + `CellStore.save`, in a background thread); the
-   transfer is also timed through a real multiprocessing pipe, float32 input vs uint8 image;
+   in its order, on the same inputs: for each work unit (a batch of images x a group of 8 cells,
+   `audit.execution.units`) a worker reads each file and decodes it once (`Dataset.load_image`),
+   then per cell corrupts (`corrupt`) and brings the image to the network-input geometry
+   (`to_input_geometry`, uint8), and pickles the unit's result for the main process
+   (`pickle.dumps`/`loads`); the main process normalises (`Normaliser`, a lookup table equal to `normalise`), stacks the batch, runs the
+   engine (`engine.run`), decodes the outputs (the output convention), updates the metric
+   (`metric.update`) and, per cell, computes and saves it (`metric.compute` + `CellStore.save`, in a
+   background thread in the real runner); the transfer of one image is also timed as pickled uint8,
+   pickled float32 (what was sent before), through a real multiprocessing pipe, and through
+   `multiprocessing.shared_memory`;
 2. times `run_audit` with the same settings (default workers, and --workers 0) and prints each
    stage's share of the default-workers wall time;
 3. measures the main process's peak RSS during `run_audit` (VmHWM of one fresh subprocess per
@@ -51,9 +54,10 @@ STAGES = [  # (stage, process)
     ("read (file bytes)", WORKER),
     ("decode (load_image)", WORKER),
     ("corrupt", WORKER),
-    ("preprocess", WORKER),
+    ("to input geometry (worker)", WORKER),
     ("transfer: pickle.dumps (worker)", WORKER),
     ("transfer: pickle.loads (main)", MAIN),
+    ("normalise (main)", MAIN),
     ("stack batch", MAIN),
     ("inference (engine.run)", MAIN),
     ("decode outputs", MAIN),
@@ -107,9 +111,11 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
     from audit.cellstore import CellStore
     from audit.corruptions import corrupt
     from audit.datasets.base import Dataset
+    from audit.execution.normalise import Normaliser
+    from audit.execution.units import PreparedCell, plan_units
     from audit.metrics import make_metric
-    from audit.runner import all_cells, plan_jobs
-    from audit.tasks.preprocess import map_to_original, normalise, preprocess, to_input_geometry
+    from audit.runner import all_cells
+    from audit.tasks.preprocess import preprocess, to_input_geometry
 
     t0 = time.perf_counter()
     setup = api.prepare(config)  # what run_audit does first (open data + model, check one image, probe labels)
@@ -117,116 +123,142 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
     ds, ctx, adapter = setup.dataset, setup.context, setup.adapter
     cells = all_cells(setup.corruptions, setup.severities)
     store = CellStore(Path(config.out))
-    batch_size = config.batch_size if adapter.batchable else 1
-    jobs = plan_jobs(cells, len(ds), batch_size)
+    batch_size = setup.batch_size
+    units = plan_units(cells, len(ds), batch_size)
     remaining = defaultdict(int)
-    for job in jobs:
-        remaining[(job.corruption, job.severity)] += 1
+    for unit in units:
+        for cell in unit.cells:
+            remaining[cell] += 1
     t = defaultdict(float)
-    metrics = {}
+    normaliser = Normaliser(ctx.spec)
+    metrics, peak_live = {}, 0
     clock = time.perf_counter
 
-    for job in jobs:
-        cell = (job.corruption, job.severity)
-        arrays, metas = [], []
-        for index in job.indices:  # runner.prepare -> runner.cell_input, one stage at a time
+    for unit in units:
+        prepared = {cell: PreparedCell([], []) for cell in unit.cells}
+        for index in unit.indices:  # units.prepare_unit -> units.image_cells, one stage at a time
             # a file per image only where load_image reads one (CIFAR-10 is held in memory)
             path = ds._items[index]["path"] if type(ds).load_image is Dataset.load_image else None
             a = clock()
             if path is not None:
                 Path(path).read_bytes()
             b = clock()
-            image = ds.load_image(index)
+            image = ds.load_image(index)  # once per image for the whole group of cells
             c = clock()
             t["read (file bytes)"] += b - a
             t["decode (load_image)"] += c - b
-            on_original = ctx.corrupt_at == "original" or job.corruption == "clean" or cell in ds.prerendered()
-            if on_original:
-                a = clock()
-                if cell in ds.prerendered():
-                    image = ds.load_corrupted(index, *cell)
-                elif job.corruption != "clean":
-                    image = corrupt(image, job.corruption, job.severity, seed=ctx.seed, image_id=ds.image_id(index),
-                                    profile=ctx.profile, reference=ctx.reference)
-                b = clock()
-                x, meta = preprocess(image, ctx.spec)
-                c = clock()
-                t["corrupt"] += b - a
-                t["preprocess"] += c - b
-            else:
-                a = clock()
-                resized, meta = to_input_geometry(image, ctx.spec)
-                b = clock()
-                resized = corrupt(resized, job.corruption, job.severity, seed=ctx.seed, image_id=ds.image_id(index),
-                                  profile=ctx.profile, reference=ctx.reference)
-                c = clock()
-                if ctx.spec.resize != "center_crop":
-                    map_to_original(resized, meta, nearest=False)  # cell_input computes it (for examples)
-                x = normalise(resized, ctx.spec)
-                d = clock()
-                t["preprocess"] += (b - a) + (d - c)
-                t["corrupt"] += c - b
-            arrays.append(x)
-            metas.append(meta)
+            clean_geometry = None
+            for cell in unit.cells:
+                if ctx.corrupt_at == "original" or cell[0] == "clean" or cell in ds.prerendered():
+                    a = clock()
+                    if cell in ds.prerendered():
+                        source = ds.load_corrupted(index, *cell)
+                    elif cell[0] != "clean":
+                        source = corrupt(image, cell[0], cell[1], seed=ctx.seed, image_id=ds.image_id(index),
+                                         profile=ctx.profile, reference=ctx.reference)
+                    else:
+                        source = image
+                    b = clock()
+                    x, meta = to_input_geometry(source, ctx.spec)
+                    c = clock()
+                    t["corrupt"] += b - a
+                    t["to input geometry (worker)"] += c - b
+                else:
+                    a = clock()
+                    if clean_geometry is None:
+                        clean_geometry = to_input_geometry(image, ctx.spec)
+                    b = clock()
+                    x = corrupt(clean_geometry[0], cell[0], cell[1], seed=ctx.seed, image_id=ds.image_id(index),
+                                profile=ctx.profile, reference=ctx.reference)
+                    meta = dict(clean_geometry[1])
+                    c = clock()
+                    t["to input geometry (worker)"] += b - a
+                    t["corrupt"] += c - b
+                prepared[cell].images.append(x)
+                prepared[cell].metas.append(meta)
         a = clock()
-        payload = pickle.dumps((job, arrays, metas), protocol=pickle.HIGHEST_PROTOCOL)  # concurrent.futures' result pickling
+        payload = pickle.dumps((unit, prepared), protocol=pickle.HIGHEST_PROTOCOL)  # concurrent.futures' result pickling
         b = clock()
-        job, arrays, metas = pickle.loads(payload)
+        unit, prepared = pickle.loads(payload)
         c = clock()
         t["transfer: pickle.dumps (worker)"] += b - a
         t["transfer: pickle.loads (main)"] += c - b
+        t["_transfer bytes"] += len(payload)
 
-        metric = metrics.setdefault(cell, make_metric(ds, with_masks=setup.with_masks))
-        preds = []
-        if adapter.batchable:
-            a = clock()
-            groups = [(np.stack(arrays), metas)]
-            t["stack batch"] += clock() - a
-        else:
-            groups = [(x if adapter.image_only else x[None], [m]) for x, m in zip(arrays, metas)]
-        for batch, group_metas in groups:  # TaskAdapter._run: engine.run, then the convention's decoder
-            a = clock()
-            outputs = adapter.engine.run({adapter.input_name: batch.astype(adapter.input_dtype, copy=False)})
-            b = clock()
-            preds.extend(adapter.decode(outputs, group_metas, adapter.context, adapter.output_names))
-            c = clock()
-            t["inference (engine.run)"] += b - a
-            t["decode outputs"] += c - b
-        a = clock()
-        preds = adapter.relabel(preds)
-        t["decode outputs"] += clock() - a
-        a = clock()
-        for index, pred in zip(job.indices, preds):
-            metric.update(index, pred)
-        t["metric.update"] += clock() - a
-        remaining[cell] -= 1
-        if remaining[cell] == 0:
-            a = clock()
-            record = {"corruption": cell[0], "severity": cell[1], "metrics": metric.compute(), "num_images": len(ds),
-                      "seconds": 0.0}
-            store.save(cell, record, metric.state())
-            t["cell finish (compute + save)"] += clock() - a
-    # what run_cells keeps in the main process until the end: every cell's metric with its per-image predictions
-    # (the detection metric keeps numpy arrays per image: their bytes, a lower bound without the dict overheads)
-    t["_retained bytes"] = sum(getattr(v, "nbytes", 0) for m in metrics.values() for entry in getattr(m, "dets", {}).values()
-                               for v in entry.values())
-    # the uint8 image a worker could send instead of the float32 input
+        for cell in unit.cells:
+            metric = metrics.setdefault(cell, make_metric(ds, with_masks=setup.with_masks))
+            peak_live = max(peak_live, len(metrics))
+            for start in range(0, len(unit.indices), batch_size):
+                stop = start + batch_size
+                a = clock()
+                arrays = [normaliser(im) for im in prepared[cell].images[start:stop]]
+                t["normalise (main)"] += clock() - a
+                metas = prepared[cell].metas[start:stop]
+                preds = []
+                if adapter.batchable:
+                    a = clock()
+                    groups = [(np.stack(arrays), metas)]
+                    t["stack batch"] += clock() - a
+                else:
+                    groups = [(x if adapter.image_only else x[None], [m]) for x, m in zip(arrays, metas)]
+                for batch, group_metas in groups:  # TaskAdapter._run: engine.run, then the convention's decoder
+                    a = clock()
+                    outputs = adapter.engine.run({adapter.input_name: batch.astype(adapter.input_dtype, copy=False)})
+                    b = clock()
+                    preds.extend(adapter.decode(outputs, group_metas, adapter.context, adapter.output_names))
+                    c = clock()
+                    t["inference (engine.run)"] += b - a
+                    t["decode outputs"] += c - b
+                a = clock()
+                preds = adapter.relabel(preds)
+                t["decode outputs"] += clock() - a
+                a = clock()
+                for index, pred in zip(unit.indices[start:stop], preds):
+                    metric.update(index, pred)
+                t["metric.update"] += clock() - a
+            remaining[cell] -= 1
+            if remaining[cell] == 0:
+                a = clock()
+                record = {"corruption": cell[0], "severity": cell[1], "metrics": metric.compute(), "num_images": len(ds),
+                          "seconds": 0.0}
+                store.save(cell, record, metric.state())
+                del metrics[cell]  # as run_cells does: a finished cell lives on disk only
+                t["cell finish (compute + save)"] += clock() - a
+    t["_peak live metrics"] = peak_live
+    # the float32 input the worker sent before (issue 20) vs the uint8 image it sends now
     sample = ds.load_image(0)
-    u8 = pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)
-    a = clock()
-    for _ in range(20):
-        pickle.loads(pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL))
-    t["_u8 roundtrip per image"] = (clock() - a) / 20
-    t["_bytes uint8 per image"] = len(u8)
     x0, _ = preprocess(sample, ctx.spec)
-    t["_bytes float32 per image"] = len(pickle.dumps(np.asarray(x0), protocol=pickle.HIGHEST_PROTOCOL))
-    a = clock()
-    for _ in range(20):
-        pickle.loads(pickle.dumps(x0, protocol=pickle.HIGHEST_PROTOCOL))
-    t["_f32 roundtrip per image"] = (clock() - a) / 20
-    t["_f32 pipe per image"] = pipe_seconds(pickle.dumps(x0, protocol=pickle.HIGHEST_PROTOCOL))
-    t["_u8 pipe per image"] = pipe_seconds(u8)
+    u8 = pickle.dumps(to_input_geometry(sample, ctx.spec)[0], protocol=pickle.HIGHEST_PROTOCOL)
+    f32 = pickle.dumps(np.asarray(x0), protocol=pickle.HIGHEST_PROTOCOL)
+    t["_bytes uint8 per image"], t["_bytes float32 per image"] = len(u8), len(f32)
+    for key, payload in (("u8", u8), ("f32", f32)):
+        a = clock()
+        for _ in range(20):
+            pickle.loads(payload)
+        t[f"_{key} roundtrip per image"] = (clock() - a) / 20
+        t[f"_{key} pipe per image"] = pipe_seconds(payload)
+    t["_shm per image"] = shm_seconds(to_input_geometry(sample, ctx.spec)[0])
     return t, len(ds) * len(cells), t_setup
+
+
+def shm_seconds(image, repeat: int = 20) -> float:
+    """Seconds per image through `multiprocessing.shared_memory`: the worker copies into a block, the
+    main process maps it by name and copies out (what replacing the pickled uint8 would cost)."""
+    import numpy as np
+    from multiprocessing import shared_memory
+
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        block = shared_memory.SharedMemory(create=True, size=image.nbytes)
+        np.ndarray(image.shape, image.dtype, buffer=block.buf)[...] = image
+        other = shared_memory.SharedMemory(name=block.name)
+        view = np.ndarray(image.shape, image.dtype, buffer=other.buf)
+        view.copy()
+        del view
+        other.close()
+        block.close()
+        block.unlink()
+    return (time.perf_counter() - t0) / repeat
 
 
 def pipe_seconds(payload: bytes, repeat: int = 20) -> float:
@@ -336,15 +368,15 @@ def main() -> int:
                 print(f"| {stage} | {where} | {s:.2f} | {100 * s / wall:.1f} % | {1000 * s / n:.2f} |")
             for where in (WORKER, MAIN):
                 print(f"| all {where} stages | {where} | {per[where]:.2f} | {100 * per[where] / wall:.1f} % | {1000 * per[where] / n:.2f} |")
-            print(f"\ntransfer per image: float32 input {profiled['_bytes float32 per image'] / 1e6:.2f} MB "
-                  f"({1000 * profiled['_f32 roundtrip per image']:.2f} ms dumps+loads) vs uint8 image "
-                  f"{profiled['_bytes uint8 per image'] / 1e6:.2f} MB ({1000 * profiled['_u8 roundtrip per image']:.2f} ms); "
-                  f"through a multiprocessing pipe: {1000 * profiled['_f32 pipe per image']:.2f} ms vs "
-                  f"{1000 * profiled['_u8 pipe per image']:.2f} ms", flush=True)
-            if args.task == "coco":
-                print(f"per-image predictions held by the main process at the end (numpy bytes in the metrics of all "
-                      f"{len(all_cells_of(args.cells))} cells): {profiled['_retained bytes'] / 1e6:.2f} MB, "
-                      f"{profiled['_retained bytes'] / n / 1e3:.2f} kB per image audited", flush=True)
+            print(f"\ntransfer per image: uint8 at the input geometry {profiled['_bytes uint8 per image'] / 1e6:.2f} MB "
+                  f"({1000 * profiled['_u8 roundtrip per image']:.2f} ms loads; "
+                  f"{1000 * profiled['_u8 pipe per image']:.2f} ms through a pipe; shared memory create+copy in+out "
+                  f"{1000 * profiled['_shm per image']:.2f} ms) vs the float32 input sent before "
+                  f"{profiled['_bytes float32 per image'] / 1e6:.2f} MB ({1000 * profiled['_f32 roundtrip per image']:.2f} ms; "
+                  f"{1000 * profiled['_f32 pipe per image']:.2f} ms through a pipe); all units: "
+                  f"{profiled['_transfer bytes'] / 1e6:.1f} MB pickled", flush=True)
+            print(f"cells whose metrics were in memory at once: at most {int(profiled['_peak live metrics'])} "
+                  f"of {len(all_cells_of(args.cells))}", flush=True)
         if not args.no_memory:
             images = args.memory_images or args.images
             mdata = write_data(args.task, tmp / "mem", images)

@@ -1,5 +1,5 @@
-"""Audits on a local Ray (ray.init(num_cpus=2)): same results as the local executor, a killed worker's
-cell is retried, and a resumed driver finishes the audit. Marked `ray`; .ci/run runs them."""
+"""Audits on a local Ray (ray.init(num_cpus=2)): same results as the local executor, a dead actor's
+cells are rerun on a fresh one, and a resumed driver finishes the audit. Marked `ray`; .ci/run runs them."""
 
 import os
 
@@ -37,25 +37,63 @@ def test_ray_equals_local(local_ray, classifier_onnx, cifar_dir, tmp_path):
     assert cells(local) == cells(remote) and local["summary"] == remote["summary"]
 
 
-def test_killed_worker_is_retried(local_ray, classifier_onnx, cifar_dir, tmp_path, monkeypatch):
-    from audit.ray_executor import run_cell
+class DiesOnce:
+    """An AuditWorker whose first group holding ("contrast", 3) kills its own actor: os._exit (a crash)
+    or ray.kill (what an operator or the autoscaler does); the driver replaces it and re-queues the group."""
 
-    marker = tmp_path / "killed-once"
+    how = "exit"
 
-    def dies_once(cfg, cell):  # the first task to run kills its worker process outright
-        if cell == ("contrast", 3) and not marker.exists():
-            marker.write_text("x")
-            os._exit(1)
-        return run_cell(cfg, cell)
+    def __init__(self, config, workers, marker=None):
+        from audit.ray_executor import AuditWorker
 
+        self.worker = AuditWorker(config, workers)
+
+    def run(self, cells):
+        import ray
+
+        marker = self.marker
+        if ("contrast", 3) in [tuple(c) for c in cells] and not os.path.exists(marker):
+            open(marker, "w").close()
+            if self.how == "exit":
+                os._exit(1)
+            ray.kill(ray.get_runtime_context().current_actor)
+            import time
+
+            time.sleep(60)  # killed meanwhile
+        return self.worker.run(cells)
+
+
+@pytest.mark.parametrize("how", ["exit", "ray.kill"])
+def test_a_dead_actor_is_replaced_and_its_cells_rerun(local_ray, classifier_onnx, cifar_dir, tmp_path, monkeypatch, how):
     import audit.ray_executor as rx
 
+    marker = tmp_path / f"killed-once-{how.replace('.', '-')}"
+    actor = type("Dies", (DiesOnce,), {"how": how, "marker": str(marker)})
     original = rx.run_cells_ray
-    monkeypatch.setattr(rx, "run_cells_ray", lambda *a, **k: original(*a, task=dies_once, **k))
+    # one cell per group: the other actor keeps working while the dead one is replaced
+    monkeypatch.setattr(rx, "run_cells_ray", lambda *a, **k: original(*a, actor_class=actor, cells_per_unit=1, **k))
     doc = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "retry", executor="ray")).document
     assert marker.exists() and len(doc["cells"]) == 5
     local = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "local2")).document
-    assert cells(doc) == cells(local)
+    assert cells(doc) == cells(local) and doc["summary"] == local["summary"]
+
+
+def test_actors_with_their_own_corruption_workers_equal_local(local_ray, classifier_onnx, cifar_dir, tmp_path):
+    """One actor with a corruption worker process (--workers 1: 2 CPUs per actor) runs every group."""
+    local = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "local", bootstrap=20)).document
+    remote = run_audit(config(classifier_onnx, cifar_dir, tmp_path / "ray", executor="ray", workers=1, bootstrap=20)).document
+    assert cells(local) == cells(remote) and local["summary"] == remote["summary"]
+
+
+def test_actor_plan_follows_the_cluster():
+    from types import SimpleNamespace
+
+    from audit.ray_executor import plan_actors
+
+    cpu = SimpleNamespace(workers=None)
+    assert plan_actors({"CPU": 16}, cpu, 0, 76) == (8, 2, 1)  # 1 corruption worker + the engine each
+    assert plan_actors({"CPU": 16, "GPU": 2}, cpu, 1, 76) == (2, 8, 7)  # one per GPU, fed by 7 workers
+    assert plan_actors({"CPU": 2}, SimpleNamespace(workers=0), 0, 1) == (1, 1, 0)  # never more actors than cells
 
 
 def test_resume_after_an_interrupted_driver(local_ray, classifier_onnx, cifar_dir, tmp_path):

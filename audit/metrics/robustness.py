@@ -6,7 +6,7 @@ by all 5 severities when only some ran); rPC = mPC / P, undefined (None, with a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -105,19 +105,29 @@ def mce(clean_top1: float | None, top1: dict[tuple[str, int], float | None]) -> 
     return {"mCE": _mean(ces), "relative_mCE": _mean(rel)} if ces else {}
 
 
-def bootstrap_ci(clean, cells: dict[tuple[str, int], Any], metric: str, n_images: int, samples: int = 1000,
+def bootstrap_ci(clean, cells: Mapping[tuple[str, int], Any], metric: str, n_images: int, samples: int = 1000,
                  seed: int = 0, level: float = 0.95) -> dict[str, Any]:
     """Bootstrap intervals of P, mPC and rPC: the same resampled image positions for every cell.
 
-    `clean` and the values of `cells` are metric objects over the same images (compute_on).
+    `clean` and the values of `cells` are metric objects over the same images (compute_on). The cells
+    are read one at a time (a mapping that loads each value on access keeps one cell in memory): each
+    cell's `samples` values are computed over the same draws, then mPC per draw.
     """
-    rng = np.random.default_rng(seed)
-    n = n_images
+
+    def draws():
+        rng = np.random.default_rng(seed)  # the same positions for every cell: replayed per cell
+        for _ in range(samples):
+            yield rng.integers(0, n_images, size=n_images)
+
+    clean_values = [clean.compute_on(pos).get(metric) for pos in draws()]
+    per_cell = []
+    for name in cells:
+        m = cells[name]
+        per_cell.append([m.compute_on(pos).get(metric) for pos in draws()])
+        del m
     ps, mpcs, rpcs = [], [], []
-    for _ in range(samples):
-        pos = rng.integers(0, n, size=n)
-        p = clean.compute_on(pos).get(metric)
-        vals = [m.compute_on(pos).get(metric) for m in cells.values()]
+    for i, p in enumerate(clean_values):
+        vals = [column[i] for column in per_cell]
         vals = [v for v in vals if v is not None]
         mpc = float(np.mean(vals)) if vals else None
         if p is not None:

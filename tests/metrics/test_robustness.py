@@ -1,5 +1,7 @@
 """Robustness summaries: mPC over evaluated cells, rPC, groups, hold-out apart, bootstrap, mCE."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,32 @@ def test_cbar_is_its_own_suite_never_in_mpc():
 def test_cbar_only_run_keeps_its_suite_block():
     s = summarize([cell("clean", 0, 0.9), cell("sparkles", 1, 0.45)], ["top1"])
     assert s["suites"]["cbar"]["top1"]["mPC"] == pytest.approx(0.45)
+
+
+def test_bootstrap_streams_cells_one_at_a_time_with_the_all_in_memory_numbers():
+    """Cells read one at a time (a mapping that builds each on access) give the numbers of the loop
+    that held every cell: the same draws per cell, the same mean per draw."""
+    rng = np.random.default_rng(2)
+    n = 50
+    clean = _accuracy(rng.random(n) < 0.9)
+    held = {("fog", s): _accuracy(rng.random(n) < 0.2 * s) for s in (1, 2, 3)}
+    alive = weakref.WeakSet()
+
+    class OneAtATime(dict):  # builds a fresh copy of the cell's metric on each access, as StoredCells does
+        def __getitem__(self, key):
+            assert len(alive) == 0, "a second cell was built while one was still held"
+            source = dict.__getitem__(self, key)
+            metric = Accuracy(np.zeros(n, int), num_classes=2)
+            metric.load_state(source.state())
+            alive.add(metric)
+            return metric
+
+    ci = bootstrap_ci(clean, OneAtATime(held), "top1", n, samples=200, seed=4)
+    draws = np.random.default_rng(4)
+    ps, mpcs = [], []
+    for _ in range(200):  # the loop bootstrap_ci ran before it streamed
+        pos = draws.integers(0, n, size=n)
+        ps.append(clean.compute_on(pos)["top1"])
+        mpcs.append(float(np.mean([m.compute_on(pos)["top1"] for m in held.values()])))
+    assert ci["P"] == [float(np.percentile(ps, 2.5)), float(np.percentile(ps, 97.5))]
+    assert ci["mPC"] == [float(np.percentile(mpcs, 2.5)), float(np.percentile(mpcs, 97.5))]

@@ -1,0 +1,86 @@
+"""Everything an audit opens before it runs cells: `prepare(config) -> Setup`.
+
+Built once by the driver, and once per long-lived worker (a Ray actor) on the machine that runs the
+engine; `audit.api` and `audit.ray_executor` both import it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audit.corruptions import names
+from audit.corruptions.api import check_severity
+from audit.corruptions.plugins import load_files, loaded
+from audit.datasets import open_dataset, task_type
+from audit.engines.base import open_engine
+from audit.errors import ConfigError
+from audit.execution.context import CORRUPT_AT, PrepareContext, default_corrupt_at
+from audit.tasks import TaskAdapter, check_model, resolve_spec
+from audit.tasks.labels import DatasetLabels
+
+
+@dataclass
+class Setup:
+    """Everything an audit needs before it runs cells (built by the driver and by remote workers)."""
+
+    task_type: str
+    corruptions: list[str]
+    severities: list[int]
+    profile: str
+    dataset: Any
+    engine: Any
+    spec: Any
+    adapter: TaskAdapter
+    with_masks: bool
+    context: PrepareContext
+    label_mapping: dict[str, Any]  # audit.tasks.labels.LabelMapping.describe()
+    requested_batch: int = 8  # --batch-size
+
+    @property
+    def batch_size(self) -> int:
+        """Images per engine call: --batch-size, or 1 where the model takes one image at a time."""
+        return self.requested_batch if self.adapter.batchable else 1
+
+
+def prepare(config) -> Setup:
+    """Open the data and the model of `config` (an `audit.api.AuditConfig`), resolve what the model
+    means, and check one image end to end."""
+    ttype = task_type(config.task)
+    severities = sorted({check_severity(s) for s in config.severities})
+    load_files(config.corruption_plugins)
+    corruptions = names(config.corruptions)
+    profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
+    dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
+                           num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
+                           skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels,
+                           format=config.format).subset(config.limit, config.seed)
+    engine = open_engine(config.model, provider=config.provider, fp16=config.fp16, cache_dir=config.trt_cache,
+                         threads=config.threads)
+    spec = resolve_spec(engine, ttype, config.model_config, config.overrides, benchmark=config.task)
+    adapter = TaskAdapter(spec, engine)
+    mapping = check_model(adapter, dataset, config.ignore_unmatched_labels)
+    with_masks = ttype == "detection" and getattr(dataset, "has_masks", False) and gives_masks(engine, spec)
+    corrupt_at = config.corrupt_at or default_corrupt_at(config.task)
+    if corrupt_at not in CORRUPT_AT:
+        raise ConfigError(f"unknown corrupt_at '{corrupt_at}'; valid: {', '.join(CORRUPT_AT)}")
+    context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at,
+                             tuple(str(p) for p in config.corruption_plugins))
+    return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
+                 mapping.describe(spec.class_names, DatasetLabels.of(dataset)), config.batch_size)
+
+
+def plugins_doc() -> list[dict[str, Any]]:
+    """The corruption plug-ins loaded in this process, as the results document lists them."""
+    return [p.describe() for p in loaded()]
+
+
+def gives_masks(engine, spec) -> bool:
+    """Whether the model's detections carry instance masks: an output named "masks" (torchvision,
+    mmdeploy), torchvision's unnamed [K, 1, H, W] mask output, or YOLO mask prototypes."""
+    image_only = len(engine.inputs[0].shape) == 3
+    if any(o.name.lower() == "masks" or (image_only and len(o.shape) == 4 and not (isinstance(o.shape[1], int) and o.shape[1] != 1))
+           for o in engine.outputs):
+        return True
+    prototypes = any(len(o.shape) == 4 for o in engine.outputs)
+    return spec.output_convention == "yolov8_seg" or (spec.output_convention == "yolo_end2end" and prototypes)
