@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from audit import results
-from audit.api import _report_renderer, sha256_of
+from audit.api import sha256_of
 from audit.environment import environment
+from audit.execution.document import report_renderer
 from audit.imageio import write_image
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, metric_names
 from audit.metrics.robustness import summarize
@@ -185,7 +186,7 @@ def results_document(config, dataset, main, clean_metric, adv: dict[str, Any], t
 
 def write(doc: dict[str, Any], out: Path, report: bool) -> dict[str, Any]:
     """Write OUT/results.json (validated) and, when reports/ is there, OUT/report.html."""
-    renderer = _report_renderer() if report else None
+    renderer = report_renderer() if report else None
     if renderer:
         doc["files"]["report"] = "report.html"
     results.write(doc, out / "results.json")

@@ -113,7 +113,7 @@ def print_adversarial(doc: dict, out: str) -> None:
     adv = doc["adversarial"]
     names = [e["name"] for e in adv["engines"]]
     click.echo(f"adversarial audit of {doc['model']['name']} ({adv['gradients']['source']}: {adv['gradients']['description']})")
-    click.echo(f"clean top-1: " + ", ".join(f"{n} {adv['clean'][n] * 100:.1f}%" for n in names))
+    click.echo("clean top-1: " + ", ".join(f"{n} {adv['clean'][n] * 100:.1f}%" for n in names))
     click.echo(f"{'attack':<12}{'eps':>10}  " + "".join(f"{n[:22]:>24}" for n in names) + f"{'success':>10}{'queries':>10}")
     for c in adv["cells"]:
         eps = f"{c['eps'] * 255:.3g}/255" if c["norm"] == "linf" else f"{c['eps']:.3g}"
