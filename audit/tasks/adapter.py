@@ -26,7 +26,7 @@ class TaskAdapter:
         self.input_name, self.input_dtype = first.name, first.dtype
         batch_dim = first.shape[0] if first.shape else None
         self.image_only = len(first.shape) == 3  # torchvision detectors take one [3, H, W] image
-        self.batchable = (not self.image_only and spec.resize in ("fixed", "letterbox")
+        self.batchable = (not self.image_only and spec.resize in ("fixed", "letterbox", "center_crop")
                           and not (isinstance(batch_dim, int) and batch_dim == 1))
         self.decode = CONVENTIONS.get(spec.output_convention)
         self.output_names = [o.name for o in engine.outputs]
