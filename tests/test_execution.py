@@ -137,3 +137,26 @@ def test_the_lookup_normaliser_equals_normalise_bit_for_bit(order):
     assert out.tobytes() == ref.tobytes()
     flipped = image[:, :, ::-1]  # a strided view, as a crop hands over
     assert Normaliser(spec)(flipped).tobytes() == normalise(flipped, spec).tobytes()
+
+
+def test_corruption_workers_yield_the_cpu_to_the_engine(classifier_onnx, cifar_dir, tmp_path, monkeypatch):
+    """Where workers share the cores with a CPU engine, the engine's threads do not spin-wait and the
+    workers run at a lower priority; without workers (or on a GPU provider) the engine spins as usual."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    from types import SimpleNamespace
+
+    import audit.execution.setup as setup_module
+    from audit.execution.context import WORKER_NICENESS, init_worker
+
+    seen = []
+    real = setup_module.open_engine
+    monkeypatch.setattr(setup_module, "open_engine", lambda path, **kw: seen.append(kw["spin"]) or real(path, **kw))
+    for workers in (None, 1, 0):
+        prepare(config(classifier_onnx, "cifar10", cifar_dir, tmp_path / f"o{workers}", workers=workers))
+    assert seen == [False, False, True]
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=init_worker,
+                             initargs=(SimpleNamespace(plugins=()),)) as pool:
+        niceness = pool.submit(os.nice, 0).result()
+    assert niceness == min(19, os.nice(0) + WORKER_NICENESS)

@@ -33,7 +33,7 @@ class OrtEngine:
     """
 
     def __init__(self, path: str | Path, provider: str = "cpu", *, fp16: bool = False, cache_dir: str | None = None,
-                 threads: int | None = None, device_id: int = 0):
+                 threads: int | None = None, device_id: int = 0, spin: bool = True):
         ort = require("onnxruntime", "cpu", "Running ONNX models")
         if provider not in PROVIDERS:
             raise EngineError(f"unknown provider '{provider}'; valid: {', '.join(PROVIDERS)}")
@@ -46,6 +46,8 @@ class OrtEngine:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:  # idle engine threads sleep: other processes on the same cores (corruption workers) get them
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers: list = [(wanted, self._provider_options(provider, fp16, cache_dir, device_id))]
         if provider == "tensorrt":
             providers.append(("CUDAExecutionProvider", {"device_id": device_id}))

@@ -7,6 +7,7 @@ same pixels for many cells from one decode: `audit.execution.units`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ class PrepareContext:
     plugins: tuple[str, ...] = ()  # corruption plug-in files (--corruption-plugin): workers import them too
 
 
+WORKER_NICENESS = 10  # added to a corruption worker's niceness (Unix); 0..19, higher yields more
 _CONTEXT: PrepareContext | None = None
 
 
@@ -53,6 +55,16 @@ def init_worker(context: PrepareContext) -> None:
 
     load_files(context.plugins)  # a spawned worker starts with the built-ins only
     _CONTEXT = context
+    _lower_priority()
+
+
+def _lower_priority() -> None:
+    """Corruption workers yield the CPU to the engine, which the whole audit waits on: where they share
+    cores, an engine operator whose thread is preempted stalls all its threads (benchmarks/audit_scale.py)."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # no nice() on this platform, or not permitted: run at normal priority
+        pass
 
 
 def worker_context() -> PrepareContext:
