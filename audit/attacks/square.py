@@ -84,12 +84,7 @@ def _linf(target, x, y, eps, n_queries, rng):
         signs = eps * rng.choice([-1.0, 1.0], size=(len(idx), c, 1, 1))
         x_cur = x[idx]
         x_new = np.clip(np.where(mask, x_cur + signs, x_best[idx]), x_cur - eps, x_cur + eps)
-        x_new = np.clip(x_new, 0, 1).astype(np.float32)
-        m = margins(target.logits(x_new), y[idx])
-        used[idx] += 1
-        better = m < m_best[idx]
-        m_best[idx[better]] = m[better]
-        x_best[idx[better]] = x_new[better]
+        _query(target, np.clip(x_new, 0, 1).astype(np.float32), y, idx, x_best, m_best, used)
     return x_best, m_best <= 0, used
 
 
@@ -131,13 +126,18 @@ def _l2(target, x, y, eps, n_queries, rng):
         new *= np.sqrt(np.maximum(eps ** 2 - norm_img ** 2, 0) / c + norm_windows ** 2)
         d[win2] = 0
         d[win1] = new
-        x_new = np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32)
-        m = margins(target.logits(x_new), y[idx])
-        used[idx] += 1
-        better = m < m_best[idx]
-        m_best[idx[better]] = m[better]
-        x_best[idx[better]] = x_new[better]
+        _query(target, np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32), y, idx, x_best, m_best, used)
     return x_best, m_best <= 0, used
+
+
+def _query(target, x_new: np.ndarray, y: np.ndarray, idx: np.ndarray, x_best: np.ndarray, m_best: np.ndarray,
+           used: np.ndarray) -> None:
+    """One query for the images `idx`: count it, and keep each candidate that lowers its margin (in place)."""
+    m = margins(target.logits(x_new), y[idx])
+    used[idx] += 1
+    better = m < m_best[idx]
+    m_best[idx[better]] = m[better]
+    x_best[idx[better]] = x_new[better]
 
 
 @register_attack("square", white_box=False, summary="Square attack: black-box random search, margin loss, 1000 queries")
