@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.attacks.targets import normalise_batch
 from audit.errors import ConfigError
 from audit.metrics import make_metric
 from audit.tasks import TaskAdapter
@@ -42,16 +43,10 @@ class Judge:
 
     def scores(self, x01: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """Per-image scores over the dataset's classes for NCHW x01 (float32 in [0, 1])."""
-        spec = self.adapter.spec
-        mean = np.asarray(spec.mean, np.float32)[:, None, None]
-        std = np.asarray(spec.std, np.float32)[:, None, None]
         out: list[np.ndarray] = []
         for start in range(0, len(x01), batch_size):
-            x = np.asarray(x01[start:start + batch_size], np.float32)
-            if spec.channel_order == "BGR":
-                x = x[:, ::-1]
-            x = (x - mean) / std  # the order of `normalise`: same float32 values for x = uint8 / 255
-            arrays = [np.ascontiguousarray(v) for v in x]
+            # the order of `normalise`: the same float32 values for x01 = uint8 / 255
+            arrays = list(normalise_batch(x01[start:start + batch_size], self.adapter.spec))
             out.extend(self.adapter.infer(arrays, [{} for _ in arrays]))
         return out
 
