@@ -165,11 +165,12 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
-        module = onnx2torch.convert(toposorted(onnx.load(str(path))))
+        module = onnx2torch.convert(constants_as_initializers(toposorted(onnx.load(str(path)))))
     except Exception as exc:  # onnx2torch raises NotImplementedError / KeyError for unsupported ops
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelError(f"{path.name}: onnx2torch cannot turn this graph into torch ({reason}); attack the FP32 graph "
-                         "or a gradient source (checkpoint, torchvision:NAME, timm:NAME), or use --attack square") from None
+        raise ModelError(f"{path.name}: onnx2torch cannot turn this graph into torch ({reason}); use a gradient source "
+                         "(checkpoint, torchvision:NAME, timm:NAME) or --gradients none --attack square; an INT8 graph: "
+                         "attack the FP32 graph and --transfer-to the INT8 one") from None
     return TorchTarget(_Float32(module), spec, source="onnx")
 
 
@@ -195,6 +196,39 @@ def toposorted(model: Any) -> Any:
     if [id(n) for n in ordered] != [id(n) for n in graph.node]:
         nodes = [type(n)() for n in ordered]
         for new, old in zip(nodes, ordered):
+            new.CopyFrom(old)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return model
+
+
+def constants_as_initializers(model: Any) -> Any:
+    """`model` (topologically sorted) with constants held by nodes turned into initializers, which
+    onnx2torch needs for weights: `Constant` nodes, and `Identity` nodes that alias an initializer
+    (PyTorch's TorchScript exporter, as timm's `onnx_export` calls it, stores equal tensors once, e.g.
+    identical conv biases, and aliases the copies through Identity). Graph outputs stay nodes.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    kept = []
+    for node in graph.node:
+        name = node.output[0] if len(node.output) == 1 else None
+        if name is None or name in outputs:
+            kept.append(node)
+        elif node.op_type == "Identity" and node.input[0] in inits:
+            inits[name] = numpy_helper.from_array(numpy_helper.to_array(inits[node.input[0]]), name)
+            graph.initializer.append(inits[name])
+        elif node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            inits[name] = numpy_helper.from_array(numpy_helper.to_array(node.attribute[0].t), name)
+            graph.initializer.append(inits[name])
+        else:
+            kept.append(node)
+    if len(kept) != len(graph.node):
+        nodes = [type(n)() for n in kept]
+        for new, old in zip(nodes, kept):
             new.CopyFrom(old)
         del graph.node[:]
         graph.node.extend(nodes)

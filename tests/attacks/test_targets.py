@@ -202,3 +202,30 @@ def test_onnx_target_of_an_int8_graph_says_what_to_do(onnx_path, points, tmp_pat
     with pytest.raises(ModelError, match="attack the FP32 graph") as err:
         onnx_target(int8, spec)
     assert "\n" not in str(err.value)
+
+
+def test_onnx_target_of_timms_own_export(tmp_path):
+    """timm's exporter (timm.utils.onnx, PyTorch's TorchScript path) stores equal tensors once and
+    aliases the copies through Identity nodes; the white-box target reads them as weights and equals
+    ONNX Runtime on the deployed graph."""
+    timm = pytest.importorskip("timm")
+    import torch
+    from timm.utils.onnx import onnx_export
+
+    from audit.engines.base import open_engine
+
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=3).eval()
+    path = tmp_path / "timm.onnx"
+    onnx_export(model, str(path), input_size=(3, 64, 64), opset=17, dynamic_size=False, check=False)
+    import onnx
+
+    assert any(n.op_type == "Identity" for n in onnx.load(str(path)).graph.node)  # the case this test is for
+    cfg = model.pretrained_cfg
+    spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(64, 64),
+                     mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+    x = np.random.default_rng(0).uniform(0, 1, (4, 3, 64, 64)).astype(np.float32)
+    target = onnx_target(path, spec)
+    np.testing.assert_allclose(target.logits(x), EngineTarget(open_engine(path), spec).logits(x), rtol=0, atol=LOGIT_ATOL)
+    with torch.no_grad():
+        reference = model((torch.from_numpy(x) - torch.tensor(cfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(cfg["std"]).view(1, 3, 1, 1))
+    np.testing.assert_allclose(target.logits(x), reference.numpy(), rtol=0, atol=LOGIT_ATOL)
