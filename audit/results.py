@@ -14,7 +14,9 @@ Changelog of `schema_version`:
 - 1.4: `adversarial` (`audit attack`: threat model, gradient source, robust accuracy per attack, norm
   and budget on each engine, attack success rate, queries, verdict, examples) and
   `thresholds.fail_under_robust_acc`; optional, so 1.0-1.3 documents stay valid. An attack-only
-  document has the clean cell alone and `corruption.corruptions` empty.
+  document has the clean cell alone and `corruption.corruptions` empty. `adversarial.gradients.quantised`
+  ("qdq-ste": white-box on an INT8 QDQ graph through a float simulation with straight-through rounding)
+  is optional, added within 1.4.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[
     return {"threat_model": {"description": THREAT_MODEL.format(norm="L-inf" if norm == "linf" else "L2"),
                              "space": "[0, 1] pixels at the network input geometry, before normalisation",
                              "input_size": list(x01.shape[2:]), "clip": [0.0, 1.0], "requantised": False, "norm": norm},
-            "gradients": sources.describe(gradients), "attacks": attacks, "verdict_attack": verdict_attack,
+            "gradients": sources.describe(gradients, config.model), "attacks": attacks, "verdict_attack": verdict_attack,
             "norm": norm, "eps": eps,
             "settings": {"steps": config.steps, "queries": config.queries, "restarts": config.restarts,
                          "seed": config.seed, "batch_size": config.batch_size, "limit": config.limit},

@@ -1,7 +1,8 @@
 """Where an adversarial audit's gradients come from, and the attack target built from it.
 
 - `engine-onnx`: the deployed ONNX graph turned into a differentiable PyTorch module (white-box on what
-  is deployed); the default for an ONNX model.
+  is deployed); the default for an ONNX model. An INT8 QDQ graph becomes a float simulation of itself with
+  straight-through rounding (audit/attacks/qdq.py), recorded as `quantised: "qdq-ste"`.
 - `checkpoint:PATH`, `torchvision:NAME`, `timm:NAME`: the PyTorch source (white-box on it); the
   examples are judged on the engine, so the figures measure transfer from the source to the engine.
 - `none`: no gradients, a query-based black-box attack (Square) against the engine itself, which also
@@ -51,16 +52,34 @@ def source_kind(gradients: str) -> str:
     return gradients.partition(":")[0]
 
 
-def describe(gradients: str) -> dict[str, Any]:
-    """The results document's `adversarial.gradients` entry.
+QDQ_STE = ("a float simulation of the INT8 (QDQ) graph: ONNX's QuantizeLinear / DequantizeLinear arithmetic forward, "
+           "rounding differentiated with the straight-through estimator (identity inside the integer range, zero where "
+           "it saturates)")
+
+
+def describe(gradients: str, model: str | Path | None = None) -> dict[str, Any]:
+    """The results document's `adversarial.gradients` entry; for `engine-onnx` on an INT8 QDQ graph
+    (`model`), `quantised: "qdq-ste"`: the gradients come from a float simulation of the INT8 graph with
+    straight-through rounding (audit/attacks/qdq.py).
 
     Example:
         >>> describe("none")["white_box"]
         False
     """
     kind = source_kind(gradients)
-    return {"source": gradients, "kind": kind, "white_box": kind != "none",
-            "transfer": kind in ("checkpoint", "torchvision", "timm"), "description": SOURCE_KINDS[kind]}
+    entry = {"source": gradients, "kind": kind, "white_box": kind != "none",
+             "transfer": kind in ("checkpoint", "torchvision", "timm"), "description": SOURCE_KINDS[kind]}
+    if kind == "engine-onnx" and model is not None and _is_qdq(model):
+        entry.update(quantised="qdq-ste", description=f"{entry['description']}; {QDQ_STE}")
+    return entry
+
+
+def _is_qdq(model: str | Path) -> bool:
+    """Whether the ONNX graph at `model` holds QuantizeLinear / DequantizeLinear nodes (read without weights)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
 
 
 def check_attacks(attacks: list[str], gradients: str) -> None:

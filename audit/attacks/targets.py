@@ -154,8 +154,9 @@ def _Normalised(inner: Any, spec: ModelSpec):
 def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     """The ONNX graph itself as a differentiable torch module (onnx2torch): white-box on what is deployed.
 
-    FP16 graphs (FP32 input and output, half inside) run as they are, half precision included; graphs with ops onnx2torch cannot convert (INT8 QDQ among them)
-    raise a one-line `ModelError`: attack the FP32 graph and evaluate the examples on the INT8 engine.
+    FP16 graphs (FP32 input and output, half inside) run as they are, half precision included; INT8 QDQ
+    graphs run as a float simulation with straight-through rounding gradients (`audit.attacks.qdq`);
+    graphs with ops onnx2torch cannot convert raise a one-line `ModelError`.
 
     Example:
         >>> target = onnx_target("model.onnx", spec)  # doctest: +SKIP
@@ -165,13 +166,14 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    from audit.attacks import qdq  # registers onnx2torch converters for QuantizeLinear / DequantizeLinear
+
     try:
-        module = onnx2torch.convert(canonical_for_torch(onnx.load(str(path))))
+        module = onnx2torch.convert(qdq.dequantised_constants(canonical_for_torch(onnx.load(str(path)))))
     except Exception as exc:  # onnx2torch raises NotImplementedError / KeyError for unsupported ops
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ModelError(f"{path.name}: onnx2torch cannot turn this graph into torch ({reason}); use a gradient source "
-                         "(checkpoint, torchvision:NAME, timm:NAME) or --gradients none --attack square; an INT8 graph: "
-                         "attack the FP32 graph and --transfer-to the INT8 one") from None
+                         "(checkpoint, torchvision:NAME, timm:NAME) or --gradients none --attack square") from None
     return TorchTarget(_Float32(module), spec, source="onnx")
 
 

@@ -183,12 +183,17 @@ def test_onnx_target_of_an_fp16_export(onnx_path, points, spec, tmp_path):
     assert float(grad.abs().sum()) > 0
 
 
-def test_onnx_target_of_an_int8_graph_says_what_to_do(onnx_path, points, tmp_path, spec):
+def test_onnx_target_of_an_int8_qdq_graph_simulates_it(onnx_path, engine_target, points, tmp_path, spec):
+    """ORT's quantiser with its defaults (QDQ, uint8 activations, per-channel int8 weights) converts: a float
+    simulation of the INT8 graph with straight-through rounding (audit/attacks/qdq.py; more in test_qdq.py)."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
-    from audit.errors import ModelError
+    from audit.engines.base import open_engine
 
-    x, _ = points
+    x, y = points
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -199,9 +204,14 @@ def test_onnx_target_of_an_int8_graph_says_what_to_do(onnx_path, points, tmp_pat
 
     int8 = tmp_path / "int8.onnx"
     quantize_static(str(onnx_path), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
-    with pytest.raises(ModelError, match="attack the FP32 graph") as err:
-        onnx_target(int8, spec)
-    assert "\n" not in str(err.value)
+    step = float(numpy_helper.to_array(next(t for t in onnx.load(str(int8)).graph.initializer if t.name == "logits_scale")))
+    target = onnx_target(int8, spec)
+    engine = EngineTarget(open_engine(int8, provider="cpu"), spec)
+    np.testing.assert_allclose(target.logits(x), engine.logits(x), rtol=0, atol=step + 1e-6)  # one step of the INT8 logits
+    xt = torch.from_numpy(x[:8]).requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(target.module()(xt), torch.from_numpy(y[:8]))
+    grad, = torch.autograd.grad(loss, [xt])
+    assert (grad.abs().flatten(1).sum(1) > 0).all()
 
 
 def test_onnx_target_of_timms_own_export(tmp_path):
