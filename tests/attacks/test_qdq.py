@@ -58,6 +58,17 @@ def _values(rng, scale, per_axis):
     return np.concatenate([ties, huge, real], axis=2).astype(np.float32)
 
 
+def test_the_converters_register_once_for_the_opsets_quantisers_write():
+    from audit.attacks import qdq
+    from onnx2torch.node_converters.registry import get_converter
+
+    for op in ("QuantizeLinear", "DequantizeLinear"):
+        for opset in (10, 13, 17, 19, 21):
+            get_converter(op, opset)  # raises NotImplementedError where no converter exists
+    assert ("QuantizeLinear", 13) in qdq.REGISTERED and ("DequantizeLinear", 21) in qdq.REGISTERED
+    assert qdq._register() == []  # a second registration adds nothing and raises nothing
+
+
 @pytest.mark.parametrize("opset, dtype", [(13, TensorProto.INT8), (13, TensorProto.UINT8), (19, TensorProto.INT8),
                                           (21, TensorProto.INT16)])
 @pytest.mark.parametrize("per_axis", [False, True])
