@@ -260,6 +260,33 @@ def test_the_int8_graph_converts_and_agrees_with_onnxruntimes_integer_engine(int
     assert (grad.abs().flatten(1).sum(1) > 0).all()  # straight-through: no masked image
 
 
+def test_a_residual_int8_graph_converts_too(cifar_dir, tmp_path):
+    """timm's test_resnet (random weights; batch norm folded, residual Add, average pools) through the
+    exporter's INT8 path: the Add / pool QDQ pairs convert, logits within the same bound of ORT's engine."""
+    timm = pytest.importorskip("timm")
+    import torch
+
+    from audit.adversarial.inputs import load_x01
+    from audit.attacks import EngineTarget, onnx_target
+    from audit.datasets import open_dataset
+    from audit.engines.base import open_engine
+    from audit.modelspec import ModelSpec
+    from exporters.precision import to_int8
+    from tests.attacks import tiny
+
+    torch.manual_seed(0)
+    spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(32, 32), **NORM)
+    fp32 = tiny.export(timm.create_model("test_resnet", pretrained=False, num_classes=4).eval(), tmp_path / "r.onnx", size=32)
+    int8 = to_int8(fp32, tmp_path / "r8.onnx", spec, cifar_dir)
+    graph = onnx.load(str(int8)).graph
+    assert {"Add", "QuantizeLinear"} <= {n.op_type for n in graph.node}
+    step = float(numpy_helper.to_array(next(t for t in graph.initializer if t.name == "logits_scale")))
+    x = load_x01(open_dataset("cifar10", str(cifar_dir)).subset(64, 0), spec)
+    ours, theirs = onnx_target(int8, spec).logits(x), EngineTarget(open_engine(int8, provider="cpu"), spec).logits(x)
+    assert np.abs(ours - theirs).max() <= MAX_STEPS * step + 1e-6  # measured: 0
+    assert (ours.argmax(1) == theirs.argmax(1)).sum() >= 63
+
+
 def _attack(*args):
     from audit.cli.main import cli
 
