@@ -213,7 +213,10 @@ def _convert_quantize(node: OnnxNode, graph: OnnxGraph) -> OperationConverterRes
 
 
 def _convert_dequantize(node: OnnxNode, graph: OnnxGraph) -> OperationConverterResult:
-    scale, zero_point, _ = _constants(node, graph)
+    scale, zero_point, dtype = _constants(node, graph)
+    if dtype is not None and dtype not in RANGES:  # float8, int4, ...
+        raise NotImplementedError(f"DequantizeLinear '{node.name}' reads ONNX data type {dtype}; "
+                                  f"{', '.join(NAMES.values())} convert")
     zero_point = torch.zeros((), dtype=torch.int64) if zero_point is None else zero_point
     module = OnnxDequantizeLinear(scale, zero_point, node.attributes.get("axis", 1))
     return OperationConverterResult(torch_module=module,
