@@ -163,9 +163,9 @@ def fab_single(module, x0, y, clean_z, start, norm: str, steps: int, stop: float
     best_n = torch.full((n,), torch.inf, device=dev)
     used = torch.zeros(n, dtype=torch.int64)
     rows = torch.arange(n, device=dev)  # the images still in the run
-    s = {"x": start.clone(), "x0": x0, "y": y, "t": t if t is not None else y}
-    tgt = (lambda: s["t"]) if t is not None else (lambda: None)
-    z, g, w = _boundary(module, s["x"], y, tgt(), norm, grads=steps > 0)
+    targeted = t is not None
+    s = {"x": start.clone(), "x0": x0, "y": y, "t": t if targeted else y}  # per-image state of the images in the run
+    z, g, w = _boundary(module, s["x"], y, t, norm, grads=steps > 0)
     used += 1
     for i in range(steps + 1):
         hit = z.argmax(1) != s["y"]
@@ -179,12 +179,12 @@ def fab_single(module, x0, y, clean_z, start, norm: str, steps: int, stop: float
                 g, w, rows = (g[keep] if g is not None else g), (w[keep] if w is not None else w), rows[keep]
             if i < steps and hit.any():  # the backward step, and the boundary from there
                 s["x"][hit] = s["x0"][hit] + BETA * (s["x"][hit] - s["x0"][hit])
-                z[hit], g[hit], w[hit] = _boundary(module, s["x"][hit], s["y"][hit], s["t"][hit] if t is not None else None, norm)
+                z[hit], g[hit], w[hit] = _boundary(module, s["x"][hit], s["y"][hit], s["t"][hit] if targeted else None, norm)
                 used[rows[hit].cpu()] += 1
         if i == steps or not len(rows):
             break
         s["x"] = _step(s["x"], s["x0"], g, w, norm)
-        z, g, w = _boundary(module, s["x"], s["y"], tgt(), norm, grads=i < steps - 1)
+        z, g, w = _boundary(module, s["x"], s["y"], s["t"] if targeted else None, norm, grads=i < steps - 1)
         used[rows.cpu()] += 1
     found = rows[best_n[rows] < torch.inf]
     if len(found) and FINAL_SEARCH_STEPS:
