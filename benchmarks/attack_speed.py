@@ -4,11 +4,12 @@ Run by hand:  python benchmarks/attack_speed.py [--images 32] [--size 32] [--eps
 
 The model: the tests' small CNN (tests/attacks/tiny.py) trained for a few seconds on 4-class gratings
 at --size; with --timm also timm's `test_resnet` (random weights) at 64x64. L-inf, same parameters on
-both sides: PGD 10 steps of 2.5 * eps / 10; APGD-CE 100 steps; Square 1000 queries, p_init 0.8; the
-ensemble APGD-CE -> APGD-T (9 targets, 100 steps) -> Square (1000 queries), which for torchattacks
-is MultiAttack of the same three (its AutoAttack adds FAB and 5000 queries). Both run on the torch
-module (ours could also query the ONNX engine: Square only). Prints images/s, robust accuracy and
-the speed ratio ours / torchattacks (> 1: ours faster).
+both sides: PGD 10 steps of 2.5 * eps / 10; APGD-CE 100 steps; FAB (untargeted) and FAB-T (targets:
+the other classes, at most 9; torchattacks' FAB with multi_targeted) 100 steps, 1 run; Square 1000
+queries, p_init 0.8; the ensemble APGD-CE -> APGD-T (9 targets, 100 steps) -> FAB-T -> Square (1000
+queries), which for torchattacks is MultiAttack of the same four (its AutoAttack uses 5000 queries).
+Both run on the torch module (ours could also query the ONNX engine: Square only). Prints images/s,
+robust accuracy and the speed ratio ours / torchattacks (> 1: ours faster).
 """
 
 from __future__ import annotations
@@ -43,11 +44,15 @@ def peers(module, eps: float, n_classes: int):
     import torchattacks as ta
 
     apgd = dict(norm="Linf", eps=eps, steps=100, seed=0)
+    fab = dict(norm="Linf", eps=eps, steps=100, n_restarts=1, seed=0, n_classes=min(n_classes, 10))  # <= 9 targets
     return {
         "pgd": ta.PGD(module, eps=eps, alpha=2.5 * eps / 10, steps=10, random_start=True),
         "apgd-ce": ta.APGD(module, loss="ce", **apgd),
+        "fab": ta.FAB(module, multi_targeted=False, **fab),
+        "fab-t": ta.FAB(module, multi_targeted=True, **fab),
         "square": ta.Square(module, norm="Linf", eps=eps, n_queries=1000, seed=0),
         "autoattack": ta.MultiAttack([ta.APGD(module, loss="ce", **apgd), ta.APGDT(module, n_classes=n_classes, **apgd),
+                                      ta.FAB(module, multi_targeted=True, **fab),
                                       ta.Square(module, norm="Linf", eps=eps, n_queries=1000, seed=0)]),
     }
 

@@ -94,11 +94,12 @@ def run_attack(name: str, target: Any, x: np.ndarray, y: np.ndarray, budget: Bud
     """Attack `target` on images `x` (float32 [N, 3, H, W] in [0, 1]) with labels `y` within `budget`.
 
     Args:
-        name: a registered attack (`ATTACKS.names()`): fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square, autoattack.
+        name: a registered attack (`ATTACKS.names()`): fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square,
+            autoattack.
         target: an `EngineTarget` (square, autoattack) or a `TorchTarget` (all).
         seed: every random draw of batch b comes from a generator seeded by (seed, b's first index).
-        steps: iterations of a white-box attack (None: its default; pgd 10, apgd-* 100).
-        restarts: random restarts of pgd / apgd-* / square, each on the still-unbroken images.
+        steps: iterations of a white-box attack (None: its default; pgd 10, apgd-* and fab* 100).
+        restarts: random restarts of pgd / apgd-* / fab* / square, each on the still-unbroken images.
         queries: Square's budget of model evaluations per image (None: 1000).
         batch_size: images per attacked batch.
         progress: called with the number of images each finished batch adds (like tqdm's update).

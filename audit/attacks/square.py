@@ -12,7 +12,8 @@ fraction of pixels changed): p_init = 0.8 (AutoAttack's and torchattacks' defaul
   own position) to +-eps per channel.
 - L2: initialisation by a grid of the paper's centred "eta" patterns; each step moves the
   perturbation mass of a second square into a new eta-shaped square, keeping ||delta||_2 = eps
-  (one square position per batch and step, signs per image and channel).
+  (as the paper: both squares' positions and the pattern's orientation drawn per image, signs per
+  image and channel; vectorised over the batch).
 """
 
 from __future__ import annotations
@@ -113,21 +114,43 @@ def _l2(target, x, y, eps, n_queries, rng):
         d = x_best[idx] - x_cur
         s = max(int(round(math.sqrt(p_selection(i, n_queries) * h * w))), 3)
         s = min(s + (s % 2 == 0), h, w)
-        vh, vw, vh2, vw2 = (int(rng.integers(0, lim - s + 1)) for lim in (h, w, h, w))
-        win1 = (slice(None), slice(None), slice(vh, vh + s), slice(vw, vw + s))
-        win2 = (slice(None), slice(None), slice(vh2, vh2 + s), slice(vw2, vw2 + s))
-        mask = np.zeros((1, 1, h, w), bool)
-        mask[win1] = mask[win2] = True
-        norm_w1 = np.sqrt((d[win1] ** 2).sum(axis=(2, 3), keepdims=True))
-        norm_img = np.sqrt((d.reshape(len(d), -1) ** 2).sum(1)).reshape(-1, 1, 1, 1)
+        k = len(idx)
+        (vh, vw), (vh2, vw2) = (_corner(rng, k, h, w, s) for _ in range(2))  # two squares per image
+        win1, win2 = _window(vh, vw, s, c), _window(vh2, vw2, s, c)
+        rows, cols = np.arange(h), np.arange(w)
+        mask = np.zeros((k, 1, h, w), bool)
+        for ch, cw in ((vh, vw), (vh2, vw2)):
+            mask |= (((rows >= ch) & (rows < ch + s))[:, None, :, None] & ((cols >= cw) & (cols < cw + s))[:, None, None, :])
+        w1 = d[win1]  # [k, c, s, s]: the first square of each image
+        norm_w1 = np.sqrt((w1 ** 2).sum(axis=(2, 3), keepdims=True))
+        norm_img = np.sqrt((d.reshape(k, -1) ** 2).sum(1)).reshape(-1, 1, 1, 1)
         norm_windows = np.sqrt(((d * mask) ** 2).sum(axis=(2, 3), keepdims=True))  # per channel
-        new = eta(s, rng)[None, None] * rng.choice([-1.0, 1.0], size=(len(idx), c, 1, 1)) + d[win1] / (norm_w1 + 1e-12)
+        new = _etas(s, k, rng) * rng.choice([-1.0, 1.0], size=(k, c, 1, 1)) + w1 / (norm_w1 + 1e-12)
         new /= np.sqrt((new ** 2).sum(axis=(2, 3), keepdims=True)) + 1e-12
         new *= np.sqrt(np.maximum(eps ** 2 - norm_img ** 2, 0) / c + norm_windows ** 2)
         d[win2] = 0
         d[win1] = new
         _query(target, np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32), y, idx, x_best, m_best, used)
     return x_best, m_best <= 0, used
+
+
+def _corner(rng: np.random.Generator, k: int, h: int, w: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-left corners of k random s x s squares in an h x w image, as [k, 1] columns."""
+    return rng.integers(0, h - s + 1, size=k)[:, None], rng.integers(0, w - s + 1, size=k)[:, None]
+
+
+def _window(vh: np.ndarray, vw: np.ndarray, s: int, c: int) -> tuple:
+    """Index arrays picking each image's own s x s square (all c channels): d[_window(...)] is [k, c, s, s]."""
+    steps = np.arange(s)
+    return (np.arange(len(vh))[:, None, None, None], np.arange(c)[None, :, None, None],
+            (vh + steps)[:, None, :, None], (vw + steps)[:, None, None, :])
+
+
+def _etas(s: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k eta patterns [k, 1, s, s]: `eta(s)`, transposed at random per image."""
+    m = eta(s, rng)
+    flip = rng.random(k) > 0.5
+    return np.where(flip[:, None, None, None], m.T[None, None], m[None, None])
 
 
 def _query(target, x_new: np.ndarray, y: np.ndarray, idx: np.ndarray, x_best: np.ndarray, m_best: np.ndarray,

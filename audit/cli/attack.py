@@ -17,7 +17,7 @@ TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "seg
 @click.option("--format", "data_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True, help=FORMAT_HELP)
 @click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>-attack].")
 @click.option("--attack", "attacks", default=None,
-              help="Attack(s), comma-separated; the first gives the verdict: autoattack, apgd-ce, apgd-t, pgd, fgsm, square "
+              help="Attack(s), comma-separated; the first gives the verdict: autoattack, apgd-ce, apgd-t, fab-t, fab, pgd, fgsm, square "
                    "[default: autoattack; square with --gradients none].")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True)
 @click.option("--eps", default=None, help="Budgets on [0, 1] pixels, e.g. 0,1/255,2/255,4/255,8/255 "

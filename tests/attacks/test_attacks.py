@@ -150,3 +150,19 @@ def test_the_registry_rejects_duplicates():
 
     with pytest.raises(ValueError, match="already registered"):
         register_attack("pgd", white_box=True, summary="again")(lambda *a, **k: None)
+
+
+def test_square_l2_draws_its_squares_per_image():
+    from audit.attacks.square import _corner, _etas, _window
+
+    rng = np.random.default_rng(0)
+    vh, vw = _corner(rng, 16, 12, 10, 5)
+    assert vh.max() <= 12 - 5 and vw.max() <= 10 - 5
+    assert len(set(zip(vh.ravel(), vw.ravel()))) > 8  # not one position for the batch
+    d = np.arange(16 * 3 * 12 * 10, dtype=float).reshape(16, 3, 12, 10)
+    got = d[_window(vh, vw, 5, 3)]
+    for i in range(16):
+        np.testing.assert_array_equal(got[i], d[i, :, vh[i, 0]:vh[i, 0] + 5, vw[i, 0]:vw[i, 0] + 5])
+    etas = _etas(5, 16, rng)
+    assert etas.shape == (16, 1, 5, 5) and np.allclose((etas ** 2).sum(axis=(2, 3)), 1)
+    assert 0 < sum(np.allclose(e[0], etas[0, 0].T) and not np.allclose(e[0], etas[0, 0]) for e in etas) < 16

@@ -7,10 +7,12 @@ torchattacks 32-34; APGD-CE L-inf 3/255 ours 26, torchattacks 26-27; APGD-CE L2 
 torchattacks 27. Tolerances: 4 images (PGD: the seed-to-seed range of either side, plus one) and 2
 (APGD: nearly deterministic after its step-size schedule).
 Square: torchattacks 3.5.1 draws one square position (and for L-inf one sign vector) per iteration
-for the whole batch; ours draws them per image, as the paper's reference code does, so ours is the
-stronger search at the same query budget (L-inf 5/255, 1000 queries: ours 7-8, torchattacks 10-12;
-L2 0.5: ours 18-22, torchattacks 25). Asserted: ours breaks at least as many images, minus 2 for
-noise, and no more than 10 more (the gap measured, plus noise).
+for the whole batch; ours draws them per image for both norms, as the paper's reference code does, so
+ours is the stronger search at the same query budget (L-inf 5/255, 1000 queries: ours 7-8,
+torchattacks 10-12; L2 0.5, seeds 0-3: ours 16, 22, 17, 19, torchattacks 25, 25, 22, 27; ours with
+one L2 square position per batch, before: 18, 22, 18, 21). Asserted: ours breaks at least as many
+images (no allowance: across the seed pairs measured ours is ahead by 2 to 5 images for L-inf and
+0 to 11 for L2), and no more than 12 more (the largest gap measured, 11, plus one).
 """
 
 from __future__ import annotations
@@ -75,6 +77,33 @@ def test_square_agrees_with_torchattacks(budget, torch_target, points):
     ours = run_attack("square", torch_target, x, y, budget, seed=0, queries=1000)
     theirs_robust, ours_robust = robust(module, adv, y), int(ours.correct.sum())
     assert ours_robust < len(x)
-    assert ours_robust <= theirs_robust + 2
-    assert theirs_robust - ours_robust <= 10
+    assert ours_robust <= theirs_robust
+    assert theirs_robust - ours_robust <= 12
+    assert norms(ours.x_adv - x, budget.norm).max() <= budget.eps * (1 + 1e-5)
+
+
+@pytest.mark.parametrize("name, budget, steps", [
+    ("fab", Budget("linf", 3 / 255), 20),
+    *[pytest.param(name, budget, steps, marks=pytest.mark.slow)
+      for name, budget, steps in [("fab-t", Budget("linf", 3 / 255), 20), ("fab", Budget("l2", 0.25), 20),
+                                  ("fab-t", Budget("l2", 0.25), 20), ("fab", Budget("linf", 3 / 255), 100),
+                                  ("fab-t", Budget("linf", 3 / 255), 100)]],
+], ids=str)
+def test_fab_agrees_with_torchattacks(name, budget, steps, torch_target, points):
+    """torchattacks' FAB (multi_targeted for FAB-T: its 2nd..4th classes on this 4-class model, as ours).
+
+    Both are deterministic with one run (no random start). Measured, robust images out of 48, ours /
+    torchattacks, restarts 1 and 2 (seeds 0, 1): L-inf 3/255, 20 steps: fab 27 / 27 in all three,
+    fab-t 27 / 28, 27 / 27, 27 / 27; L2 0.25, 20 steps: fab 28 / 28 in all, fab-t 28 / 28, 28 / 28,
+    27 / 28; L-inf 3/255, 100 steps: fab 25 / 25 in all, fab-t 25 / 25, 25 / 25, 24 / 25.
+    Tolerance: 2 images (the largest difference measured, 1, plus one).
+    """
+    x, y = points
+    module = torch_target.module()
+    ref = ta.FAB(module, norm="Linf" if budget.norm == "linf" else "L2", eps=budget.eps, steps=steps, n_restarts=1,
+                 seed=0, multi_targeted=name == "fab-t", n_classes=4)
+    adv = theirs(ref, x, y, 0)
+    ours = run_attack(name, torch_target, x, y, budget, seed=0, steps=steps)
+    assert 0 < ours.correct.sum() < len(x)
+    assert abs(int(ours.correct.sum()) - robust(module, adv, y)) <= 2
     assert norms(ours.x_adv - x, budget.norm).max() <= budget.eps * (1 + 1e-5)
