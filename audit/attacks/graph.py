@@ -11,10 +11,12 @@ from typing import Any
 
 def canonical_for_torch(model: Any) -> Any:
     """`model` rewritten for onnx2torch: local functions inlined, standard ops onnx2torch lacks written
-    out as the ONNX function that defines them (Gelu-20), CastLike as Cast, nodes of constants computed, the default domain's opset lowered to
-    one onnx2torch converts (where ONNX's version converter can), nodes in topological order, constants
-    held by nodes as initializers, Reshape's `allowzero=1` dropped where it changes nothing. Returns the
-    rewritten model (`model` itself is modified too, except by the inlining and the opset change).
+    out as the ONNX function that defines them (Gelu-20), CastLike as Cast, nodes of constants computed,
+    the default domain's opset lowered to one onnx2torch converts (where ONNX's version converter can),
+    nodes in topological order, constants held by nodes as initializers, Reshape's `allowzero=1` dropped
+    where it changes nothing. Returns the rewritten model (`model` itself is modified too, except by the
+    inlining and the opset change). A graph these cannot make convertible comes back with its own
+    opset, and onnx2torch names the op that stops it.
 
     Example:
         >>> module = onnx2torch.convert(canonical_for_torch(onnx.load("model.onnx")))  # doctest: +SKIP
@@ -327,11 +329,7 @@ def toposorted(model: Any) -> Any:
         ordered += ready
         pending = [n for n in pending if not any(n is r for r in ready)]
     if [id(n) for n in ordered] != [id(n) for n in graph.node]:
-        nodes = [type(n)() for n in ordered]
-        for new, old in zip(nodes, ordered):
-            new.CopyFrom(old)
-        del graph.node[:]
-        graph.node.extend(nodes)
+        _replace_nodes(graph, ordered)
     return model
 
 
@@ -360,11 +358,7 @@ def constants_as_initializers(model: Any) -> Any:
         else:
             kept.append(node)
     if len(kept) != len(graph.node):
-        nodes = [type(n)() for n in kept]
-        for new, old in zip(nodes, kept):
-            new.CopyFrom(old)
-        del graph.node[:]
-        graph.node.extend(nodes)
+        _replace_nodes(graph, kept)
     return model
 
 
