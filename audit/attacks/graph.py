@@ -14,7 +14,8 @@ def canonical_for_torch(model: Any) -> Any:
     out as the ONNX function that defines them (Gelu-20), CastLike as Cast, nodes of constants computed,
     the default domain's opset lowered to one onnx2torch converts (where ONNX's version converter can),
     nodes in topological order, constants held by nodes as initializers, Reshape's `allowzero=1` dropped
-    where it changes nothing. Returns the rewritten model (`model` itself is modified too, except by the
+    where it changes nothing, LayerNormalization's normalised dimensions recorded where shape inference
+    loses them. Returns the rewritten model (`model` itself is modified too, except by the
     inlining and the opset change). A graph these cannot make convertible comes back with its own
     opset, and onnx2torch names the op that stops it.
 
@@ -23,7 +24,7 @@ def canonical_for_torch(model: Any) -> Any:
     """
     model = cast_like_resolved(functions_expanded(functions_inlined(model)))
     model = opset_lowered(constants_folded(toposorted(model)))
-    return reshape_allowzero_cleared(constants_as_initializers(toposorted(model)))
+    return layer_norm_shapes_known(reshape_allowzero_cleared(constants_as_initializers(toposorted(model))))
 
 
 def functions_inlined(model: Any) -> Any:
@@ -383,4 +384,38 @@ def reshape_allowzero_cleared(model: Any) -> Any:
             continue
         if (numpy_helper.to_array(inits[node.input[1]]) != 0).all():
             node.attribute.remove(attrs["allowzero"])
+    return model
+
+
+def layer_norm_shapes_known(model: Any) -> Any:
+    """`model` with a value_info giving the normalised (trailing) dimensions of each LayerNormalization
+    input whose inferred shape has its rank but not those dimensions, taken from the node's Scale
+    initializer (of that rank: the normalised shape itself). onnx2torch builds nn.LayerNorm from the
+    inferred input shape and reads an unknown dimension as 0; shape inference loses them after Concat of
+    computed shapes (Swin's patch merging from the TorchScript exporter). Annotation only: no node changes.
+
+    Example:
+        >>> layer_norm_shapes_known(onnx.load("swin_t.onnx"))  # doctest: +SKIP
+    """
+    graph = model.graph
+    norms = [n for n in graph.node if n.op_type == "LayerNormalization" and n.domain in ("", "ai.onnx")]
+    inits = {t.name: list(t.dims) for t in graph.initializer}
+    if not any(len(n.input) > 1 and n.input[1] in inits for n in norms):
+        return model
+    types, known = value_types(model), {v.name for v in graph.input}
+    for node in norms:
+        given = types.get(node.input[0])
+        scale = inits.get(node.input[1]) if len(node.input) > 1 else None
+        if given is None or scale is None or node.input[0] in known or not given.tensor_type.HasField("shape"):
+            continue
+        dims = given.tensor_type.shape.dim
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1) % max(len(dims), 1)
+        trailing = dims[axis:]
+        if len(trailing) != len(scale) or all(d.HasField("dim_value") for d in trailing):
+            continue
+        for dim, size in zip(trailing, scale):
+            dim.dim_value = size
+        for old in [v for v in graph.value_info if v.name == node.input[0]]:
+            graph.value_info.remove(old)
+        graph.value_info.add(name=node.input[0]).type.CopyFrom(given)
     return model

@@ -168,6 +168,21 @@ def test_reshape_allowzero_is_dropped_only_where_the_shape_has_no_zero():
     assert [a.i for a in with_zero.graph.node[1].attribute if a.name == "allowzero"] == [1]
 
 
+def test_layer_norm_gets_its_normalised_shape_from_the_scale():
+    """Shape inference does not know the last dimension here; onnx2torch would build LayerNorm over 0."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("LayerNormalization", ["r", "scale", "bias"], ["y"])]
+    scale = onnx.numpy_helper.from_array(np.linspace(0.5, 2, 4, dtype=np.float32), "scale")
+    bias = onnx.numpy_helper.from_array(np.linspace(-1, 1, 4, dtype=np.float32), "bias")
+    model = make(nodes, [tensor("x", ["n", 3, 4, "c"])], [tensor("y", None)], 17, inits=[scale, bias])
+    with pytest.raises(RuntimeError, match="normalized_shape"):
+        torch_run(copy(model), X)
+    out = g.layer_norm_shapes_known(copy(model))
+    info = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in out.graph.value_info}
+    assert info["r"][2:] == [4, 4] and [n.op_type for n in out.graph.node] == ["Relu", "LayerNormalization"]
+    expected = same_output(model, out, X, atol=0)
+    np.testing.assert_allclose(torch_run(out, X), expected, rtol=0, atol=1e-5)
+
+
 def test_toposort_and_constant_nodes_as_initializers():
     nodes = [helper.make_node("Add", ["x", "c"], ["y"]),
              helper.make_node("Constant", [], ["c"], value=helper.make_tensor("t", TP.FLOAT, [1], [3.0]))]
@@ -296,7 +311,7 @@ HEAVY = [  # (library, model, input size, exporter)
     ("timm", "resnet18", 32, "dynamo"), ("timm", "vit_tiny_patch16_224", 32, "dynamo"),
     ("torchvision", "resnet18", 32, "torchscript"), ("torchvision", "mobilenet_v3_small", 32, "torchscript"),
     ("torchvision", "convnext_tiny", 32, "torchscript"), ("torchvision", "vit_b_16", 32, "torchscript"),
-    ("torchvision", "swin_t", 64, "torchscript"),
+    ("torchvision", "swin_t", 64, "torchscript"),  # LayerNorm after patch merging: layer_norm_shapes_known
 ]
 
 
