@@ -283,31 +283,63 @@ LOWEST_TARGET = 11
 def opset_lowered(model: Any) -> Any:
     """`model` converted down to the highest default-domain opset at which onnx2torch has a converter for
     every node, when the graph's own opset lacks some (PyTorch's dynamo exporter writes opset 18+:
-    ReduceMean-18 with axes as an input, Split-18, Pad-18, Resize-19, ...).
+    ReduceMean-18 with axes as an input, Reshape-19, Shape-19, ...).
 
-    ONNX's version converter does the lowering and checks each op's adapter; where it fails for every
-    candidate opset, or the result still has nodes without a converter, `model` comes back unchanged (and
-    onnx2torch then names the op that stops it).
+    ONNX's version converter does the lowering and checks each op's adapter. Nodes that use nothing
+    their newer version added (`same_as_older`, e.g. Pad-19 without axes) pass through it untouched,
+    since it has no adapter for them. Where it fails for every candidate opset, or the result still has
+    nodes without a converter, `model` comes back unchanged (and onnx2torch names the op that stops it).
 
     Example:
         >>> default_opset(opset_lowered(onnx.load("resnet18-dynamo.onnx")))  # doctest: +SKIP
         17
     """
-    from onnx import version_converter
+    from onnx import helper, version_converter
 
     own = default_opset(model)
     if not own or not unconvertible(model):
         return model
+    staged = type(model)()
+    staged.CopyFrom(model)
+    kept = [n for n in staged.graph.node if n.domain in ("", "ai.onnx") and same_as_older(n)]
+    for node in kept:
+        node.domain = _STAND_IN
+    if kept:
+        staged.opset_import.append(helper.make_opsetid(_STAND_IN, 1))
     for target in range(own - 1, LOWEST_TARGET - 1, -1):
         if unconvertible(model, target):  # an op this target has no converter for: no use trying
             continue
         try:
-            lowered = version_converter.convert_version(model, target)
+            lowered = version_converter.convert_version(staged, target)
         except Exception:  # no adapter for some op (or its inputs are not constant): try an older opset
             continue
+        for node in lowered.graph.node:
+            if node.domain == _STAND_IN:
+                node.domain = ""
+        imports = [o for o in lowered.opset_import if o.domain != _STAND_IN]
+        del lowered.opset_import[:]
+        lowered.opset_import.extend(imports)
         if default_opset(lowered) == target and not unconvertible(lowered):
             return lowered
     return model
+
+
+_STAND_IN = "robustaudit.same-as-older"  # a private domain the version converter leaves alone
+
+
+def same_as_older(node: Any) -> bool:
+    """Whether default-domain `node` computes what the op's version at LOWEST_TARGET (and every version
+    up to its own) computes, using nothing newer versions added, for ops ONNX's version converter has no
+    downward adapter for: Pad (18 added the `axes` input, 19 the 'wrap' mode).
+
+    Example:
+        >>> same_as_older(onnx.helper.make_node("Pad", ["x", "pads"], ["y"]))
+        True
+    """
+    if node.op_type == "Pad":
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        return (len(node.input) < 4 or not node.input[3]) and mode != b"wrap"
+    return False
 
 
 def toposorted(model: Any) -> Any:
