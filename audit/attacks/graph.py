@@ -61,7 +61,7 @@ def functions_expanded(model: Any) -> Any:
     nodes, changed = [], False
     for k, node in enumerate(model.graph.node):
         body = _function_body(node, version, types) if node.op_type in missing and node.domain in ("", "ai.onnx") else None
-        expanded = _instantiated(body, node, f"{node.name or node.op_type}.{k}/") if body is not None else None
+        expanded = _instantiated(body, node, version, f"{node.name or node.op_type}.{k}/") if body is not None else None
         nodes.extend(expanded if expanded is not None else [node])
         changed = changed or expanded is not None
     if changed:
@@ -114,7 +114,7 @@ def _function_body(node: Any, version: int, types: dict[str, Any]) -> Any:
     return body
 
 
-def _instantiated(body: Any, node: Any, prefix: str) -> list[Any] | None:
+def _instantiated(body: Any, node: Any, version: int, prefix: str) -> list[Any] | None:
     """The nodes of function `body` called as `node`: formal inputs and outputs renamed to the node's,
     internal values prefixed with `prefix`, attribute references resolved from the node or the op's
     defaults. None when a reference has no value or the body holds subgraphs."""
@@ -123,7 +123,7 @@ def _instantiated(body: Any, node: Any, prefix: str) -> list[Any] | None:
     names = {f: a for f, a in zip(body.input, node.input)} | {f: "" for f in body.input[len(node.input):]}
     names |= {f: a for f, a in zip(body.output, node.output)}
     given = {a.name: a for a in node.attribute}
-    defaults = defs.get_schema(node.op_type, max_inclusive_version=max(o.version for o in body.opset_import)).attributes
+    defaults = defs.get_schema(node.op_type, max_inclusive_version=version).attributes
     out = []
     for j, inner in enumerate(body.node):
         new = type(inner)()

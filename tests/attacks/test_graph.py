@@ -97,6 +97,18 @@ def test_gelu_20_is_expanded_into_its_onnx_function(approximate):
     np.testing.assert_allclose(torch_run(canonical, X), expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("op, opset, attrs", [("ThresholdedRelu", 17, {"alpha": 0.7}), ("ThresholdedRelu", 17, {}),
+                                              ("Mish", 18, {})])
+def test_other_function_ops_are_expanded_with_their_attributes(op, opset, attrs):
+    """Function bodies that refer to the node's attributes (alpha), or to the op's default (1.0) when absent."""
+    model = make([helper.make_node(op, ["x"], ["y"], **attrs)], [tensor("x", [2, 3, 4, 4])], [tensor("y", [2, 3, 4, 4])], opset)
+    assert [o for o, _ in g.unconvertible(model)] == [op]
+    out = g.functions_expanded(copy(model))
+    assert op not in [n.op_type for n in out.graph.node]
+    expected = same_output(model, out, X)
+    np.testing.assert_allclose(torch_run(g.canonical_for_torch(copy(model)), X), expected, rtol=0, atol=1e-6)
+
+
 def test_cast_like_becomes_cast_to_the_inferred_type():
     nodes = [helper.make_node("CastLike", ["half", "x"], ["h"]), helper.make_node("Mul", ["x", "h"], ["y"])]
     model = make(nodes, [tensor("x", [2, 3, 4, 4])], [tensor("y", [2, 3, 4, 4])], 17,
