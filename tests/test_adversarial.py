@@ -121,7 +121,7 @@ def test_white_box_pgd_on_a_dynamo_export(classifier_onnx, cifar_dir, tmp_path):
     default gradient source (the ONNX graph via onnx2torch) converts it, and PGD breaks images."""
     import onnx
 
-    from audit.attacks.graph import default_opset
+    from audit.attacks.opsets import default_opset
     from tests.helpers.models import train_classifier
 
     path = train_classifier(tmp_path / "dynamo.onnx", dynamo=True)

@@ -1,4 +1,4 @@
-"""ONNX graphs rewritten for onnx2torch (audit/attacks/graph.py).
+"""ONNX graphs rewritten for onnx2torch (audit/attacks/graph.py, audit/attacks/opsets.py).
 
 Each pass on a hand-built graph: ONNX Runtime gives the same output before and after. Then whole
 exports: graphs from PyTorch's default (dynamo) exporter, opset 20, become a torch module whose logits
@@ -12,6 +12,7 @@ import pytest
 
 from audit.attacks import EngineTarget, onnx_target
 from audit.attacks import graph as g
+from audit.attacks import opsets as o
 from audit.modelspec import ModelSpec
 from tests.attacks import tiny
 
@@ -87,13 +88,13 @@ def test_local_functions_are_inlined():
 def test_gelu_20_is_expanded_into_its_onnx_function(approximate):
     model = make([helper.make_node("Gelu", ["x"], ["y"], approximate=approximate)], [tensor("x", [2, 3, 4, 4])],
                  [tensor("y", [2, 3, 4, 4])], 20)
-    assert g.unconvertible(model) == [("Gelu", 20)]
-    out = g.functions_expanded(copy(model))
+    assert o.unconvertible(model) == [("Gelu", 20)]
+    out = o.functions_expanded(copy(model))
     ops = [n.op_type for n in out.graph.node]
     assert "Gelu" not in ops and ("Erf" in ops) == (approximate == "none") and ("Tanh" in ops) == (approximate == "tanh")
     expected = same_output(model, out, X)
     canonical = g.canonical_for_torch(copy(model))
-    assert not g.unconvertible(canonical)  # Div, Erf, Sum, Mul (or Tanh, Pow): older ops, converted at opset 20 too
+    assert not o.unconvertible(canonical)  # Div, Erf, Sum, Mul (or Tanh, Pow): older ops, converted at opset 20 too
     np.testing.assert_allclose(torch_run(canonical, X), expected, rtol=0, atol=1e-6)
 
 
@@ -102,8 +103,8 @@ def test_gelu_20_is_expanded_into_its_onnx_function(approximate):
 def test_other_function_ops_are_expanded_with_their_attributes(op, opset, attrs):
     """Function bodies that refer to the node's attributes (alpha), or to the op's default (1.0) when absent."""
     model = make([helper.make_node(op, ["x"], ["y"], **attrs)], [tensor("x", [2, 3, 4, 4])], [tensor("y", [2, 3, 4, 4])], opset)
-    assert [o for o, _ in g.unconvertible(model)] == [op]
-    out = g.functions_expanded(copy(model))
+    assert [o for o, _ in o.unconvertible(model)] == [op]
+    out = o.functions_expanded(copy(model))
     assert op not in [n.op_type for n in out.graph.node]
     expected = same_output(model, out, X)
     np.testing.assert_allclose(torch_run(g.canonical_for_torch(copy(model)), X), expected, rtol=0, atol=1e-6)
@@ -113,7 +114,7 @@ def test_cast_like_becomes_cast_to_the_inferred_type():
     nodes = [helper.make_node("CastLike", ["half", "x"], ["h"]), helper.make_node("Mul", ["x", "h"], ["y"])]
     model = make(nodes, [tensor("x", [2, 3, 4, 4])], [tensor("y", [2, 3, 4, 4])], 17,
                  inits=[const("half", 0.5, np.float64)])
-    out = g.cast_like_resolved(copy(model))
+    out = o.cast_like_resolved(copy(model))
     cast = out.graph.node[0]
     assert cast.op_type == "Cast" and helper.get_attribute_value(cast.attribute[0]) == TP.FLOAT
     same_output(model, out, X, atol=0)
@@ -140,9 +141,9 @@ def reduce_reshape(opset, shape, allowzero=1):
 
 def test_the_opset_is_lowered_to_one_onnx2torch_converts():
     model = reduce_reshape(20, [-1, 3])
-    assert ("ReduceMean", 18) in g.unconvertible(model)
-    out = g.opset_lowered(copy(model))
-    assert g.default_opset(out) == 17 and not g.unconvertible(out)
+    assert ("ReduceMean", 18) in o.unconvertible(model)
+    out = o.opset_lowered(copy(model))
+    assert o.default_opset(out) == 17 and not o.unconvertible(out)
     reduce = next(n for n in out.graph.node if n.op_type == "ReduceMean")
     assert [a.name for a in reduce.attribute if a.name == "axes"] == ["axes"]  # axes moved back to an attribute
     same_output(model, out, X)
@@ -154,9 +155,9 @@ def test_pad_19_without_axes_passes_the_version_converter_as_it_is():
              helper.make_node("ReduceMean", ["p", "axes"], ["y"], keepdims=1)]
     model = make(nodes, [tensor("x", [2, 3, 4, 4])], [tensor("y", None)], 19,
                  inits=[const("pads", [0, 0, 1, 2, 0, 0, 2, 1]), const("axes", [1])])
-    assert g.same_as_older(nodes[0]) and not g.same_as_older(helper.make_node("Pad", ["x", "pads"], ["p"], mode="wrap"))
-    out = g.opset_lowered(copy(model))
-    assert g.default_opset(out) == 17 and not g.unconvertible(out)
+    assert o.same_as_older(nodes[0]) and not o.same_as_older(helper.make_node("Pad", ["x", "pads"], ["p"], mode="wrap"))
+    out = o.opset_lowered(copy(model))
+    assert o.default_opset(out) == 17 and not o.unconvertible(out)
     assert [(n.op_type, n.domain) for n in out.graph.node] == [("Pad", ""), ("ReduceMean", "")]
     assert [o.domain for o in out.opset_import] == [""]
     expected = same_output(model, out, X)
@@ -168,8 +169,8 @@ def test_a_graph_the_version_converter_cannot_lower_is_kept():
     nodes = [helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"])]
     model = make(nodes, [tensor("x", [2, 3, 4, 4])], [tensor("y", None)], 18,
                  inits=[const("pads", [1, 1, 1, 1]), const("axes", [2, 3])])
-    out = g.opset_lowered(copy(model))
-    assert g.default_opset(out) == 18 and out.SerializeToString() == model.SerializeToString()
+    out = o.opset_lowered(copy(model))
+    assert o.default_opset(out) == 18 and out.SerializeToString() == model.SerializeToString()
 
 
 def test_an_unconvertible_graph_is_a_one_line_error_naming_the_op(tmp_path):
@@ -290,7 +291,7 @@ def dynamo_resnet18(tmp_path_factory):
 
 def test_a_dynamo_export_is_the_case_under_test(dynamo_tiny):
     model = onnx.load(str(dynamo_tiny))
-    assert g.default_opset(model) >= 18 and g.unconvertible(model)  # onnx2torch alone would refuse it
+    assert o.default_opset(model) >= 18 and o.unconvertible(model)  # onnx2torch alone would refuse it
 
 
 def test_tiny_cnn_from_the_dynamo_exporter(dynamo_tiny, spec):
