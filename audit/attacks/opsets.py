@@ -53,9 +53,10 @@ def opset_lowered(model: Any) -> Any:
     ReduceMean-18 with axes as an input, Reshape-19, Shape-19, ...).
 
     ONNX's version converter does the lowering and checks each op's adapter. Nodes that use nothing
-    their newer version added (`same_as_older`, e.g. Pad-19 without axes) pass through it untouched,
-    since it has no adapter for them. Where it fails for every candidate opset, or the result still has
-    nodes without a converter, `model` comes back unchanged (and onnx2torch names the op that stops it).
+    their newer version added (`same_as_older`: Pad-19 without axes, Split-18 without num_outputs) pass
+    through it untouched, since it has no adapter for them. Where it fails for every candidate opset,
+    or the result still has nodes without a converter, `model` comes back unchanged (and onnx2torch
+    names the op that stops it).
 
     Example:
         >>> default_opset(opset_lowered(onnx.load("resnet18-dynamo.onnx")))  # doctest: +SKIP
@@ -66,16 +67,16 @@ def opset_lowered(model: Any) -> Any:
     own = default_opset(model)
     if not own or not unconvertible(model):
         return model
-    staged = type(model)()
-    staged.CopyFrom(model)
-    kept = [n for n in staged.graph.node if n.domain in ("", "ai.onnx") and same_as_older(n)]
-    for node in kept:
-        node.domain = _STAND_IN
-    if kept:
-        staged.opset_import.append(helper.make_opsetid(_STAND_IN, 1))
     for target in range(own - 1, LOWEST_TARGET - 1, -1):
         if unconvertible(model, target):  # an op this target has no converter for: no use trying
             continue
+        staged = type(model)()
+        staged.CopyFrom(model)
+        kept = [n for n in staged.graph.node if n.domain in ("", "ai.onnx") and same_as_older(n, target)]
+        for node in kept:
+            node.domain = _STAND_IN
+        if kept:
+            staged.opset_import.append(helper.make_opsetid(_STAND_IN, 1))
         try:
             lowered = version_converter.convert_version(staged, target)
         except Exception:  # no adapter for some op (or its inputs are not constant): try an older opset
@@ -94,18 +95,22 @@ def opset_lowered(model: Any) -> Any:
 _STAND_IN = "robustaudit.same-as-older"  # a private domain the version converter leaves alone
 
 
-def same_as_older(node: Any) -> bool:
-    """Whether default-domain `node` computes what the op's version at LOWEST_TARGET (and every version
-    up to its own) computes, using nothing newer versions added, for ops ONNX's version converter has no
-    downward adapter for: Pad (18 added the `axes` input, 19 the 'wrap' mode).
+def same_as_older(node: Any, target: int) -> bool:
+    """Whether default-domain `node` computes what its op computes at opset `target`, using nothing the
+    newer versions added, for ops ONNX's version converter has no downward adapter for: Pad (18 added the
+    `axes` input, 19 the 'wrap' mode; pads as an input since 11), Split (18 added `num_outputs`; split
+    sizes as an input since 13).
 
     Example:
-        >>> same_as_older(onnx.helper.make_node("Pad", ["x", "pads"], ["y"]))
+        >>> same_as_older(onnx.helper.make_node("Pad", ["x", "pads"], ["y"]), 17)
         True
     """
+    attrs = {a.name: a for a in node.attribute}
     if node.op_type == "Pad":
-        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
-        return (len(node.input) < 4 or not node.input[3]) and mode != b"wrap"
+        mode = attrs["mode"].s if "mode" in attrs else b"constant"
+        return target >= 11 and (len(node.input) < 4 or not node.input[3]) and mode != b"wrap"
+    if node.op_type == "Split":
+        return target >= 13 and "num_outputs" not in attrs
     return False
 
 
@@ -214,6 +219,40 @@ def _instantiated(body: Any, node: Any, version: int, prefix: str) -> list[Any] 
                 attr.name = name
         out.append(new)
     return out
+
+
+def split_sizes_explicit(model: Any) -> Any:
+    """`model` with each Split that gives `num_outputs` (Split-18) given its sizes as an input instead,
+    where shape inference knows the split dimension: ceil(dim / num_outputs) each, the last one smaller,
+    as ONNX defines it. The same split, which `same_as_older` then lets pass the version converter.
+
+    Example:
+        >>> split_sizes_explicit(model)  # doctest: +SKIP
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    splits = [n for n in model.graph.node if n.op_type == "Split" and n.domain in ("", "ai.onnx")
+              and any(a.name == "num_outputs" for a in n.attribute) and (len(n.input) < 2 or not n.input[1])]
+    types = value_types(model) if splits else {}
+    for k, node in enumerate(splits):
+        attrs = {a.name: a for a in node.attribute}
+        known = types.get(node.input[0])
+        dims = known.tensor_type.shape.dim if known is not None and known.tensor_type.HasField("shape") else []
+        axis = attrs["axis"].i if "axis" in attrs else 0
+        if not dims or not -len(dims) <= axis < len(dims) or not dims[axis].HasField("dim_value"):
+            continue
+        size, parts = dims[axis].dim_value, attrs["num_outputs"].i
+        chunk = -(-size // parts)
+        sizes = [chunk] * (parts - 1) + [size - chunk * (parts - 1)]
+        if parts != len(node.output) or min(sizes) < 0:
+            continue
+        name = f"{node.name or 'Split'}.{k}/sizes"
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(sizes, np.int64), name))
+        del node.input[1:]
+        node.input.append(name)
+        node.attribute.remove(attrs["num_outputs"])
+    return model
 
 
 def cast_like_resolved(model: Any) -> Any:

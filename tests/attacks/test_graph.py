@@ -149,19 +149,39 @@ def test_the_opset_is_lowered_to_one_onnx2torch_converts():
     same_output(model, out, X)
 
 
-def test_pad_19_without_axes_passes_the_version_converter_as_it_is():
-    """No adapter takes Pad below 18; a Pad that uses neither axes (18) nor 'wrap' (19) is Pad-13."""
+def test_pad_19_and_split_18_that_use_nothing_new_pass_the_version_converter_as_they_are():
+    """No adapter takes Pad or Split below 18; a Pad that uses neither axes (18) nor 'wrap' (19) is
+    Pad-13, a Split given its sizes as an input (no num_outputs, 18) is Split-13."""
     nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
-             helper.make_node("ReduceMean", ["p", "axes"], ["y"], keepdims=1)]
+             helper.make_node("Split", ["p", "sizes"], ["a", "b"], axis=1),
+             helper.make_node("ReduceMean", ["a", "axes"], ["m"], keepdims=1),
+             helper.make_node("Add", ["m", "b"], ["y"])]
     model = make(nodes, [tensor("x", [2, 3, 4, 4])], [tensor("y", None)], 19,
-                 inits=[const("pads", [0, 0, 1, 2, 0, 0, 2, 1]), const("axes", [1])])
-    assert o.same_as_older(nodes[0]) and not o.same_as_older(helper.make_node("Pad", ["x", "pads"], ["p"], mode="wrap"))
+                 inits=[const("pads", [0, 0, 1, 2, 0, 0, 2, 1]), const("sizes", [2, 1]), const("axes", [1])])
+    assert o.same_as_older(nodes[0], 17) and o.same_as_older(nodes[1], 17) and not o.same_as_older(nodes[1], 12)
+    assert not o.same_as_older(helper.make_node("Pad", ["x", "pads"], ["p"], mode="wrap"), 17)
+    assert not o.same_as_older(helper.make_node("Split", ["x"], ["a", "b"], num_outputs=2), 17)
     out = o.opset_lowered(copy(model))
     assert o.default_opset(out) == 17 and not o.unconvertible(out)
-    assert [(n.op_type, n.domain) for n in out.graph.node] == [("Pad", ""), ("ReduceMean", "")]
-    assert [o.domain for o in out.opset_import] == [""]
+    assert [(n.op_type, n.domain) for n in out.graph.node] == [("Pad", ""), ("Split", ""), ("ReduceMean", ""), ("Add", "")]
+    assert [i.domain for i in out.opset_import] == [""]
     expected = same_output(model, out, X)
     np.testing.assert_allclose(torch_run(g.canonical_for_torch(copy(model)), X), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_split_num_outputs_becomes_explicit_sizes(parts):
+    """Split-18 into `parts` along a dimension of 4: ONNX gives ceil(4 / parts) each, the last smaller."""
+    outs = [f"s{k}" for k in range(parts)]
+    nodes = [helper.make_node("Split", ["x"], outs, axis=-1, num_outputs=parts), helper.make_node("Concat", outs[::-1], ["y"], axis=-1)]
+    model = make(nodes, [tensor("x", ["n", 3, 4, 4])], [tensor("y", None)], 18)
+    out = o.split_sizes_explicit(copy(model))
+    split = out.graph.node[0]
+    assert [a.name for a in split.attribute] == ["axis"] and len(split.input) == 2
+    sizes = onnx.numpy_helper.to_array(next(t for t in out.graph.initializer if t.name == split.input[1])).tolist()
+    assert sizes == {2: [2, 2], 3: [2, 2, 0]}[parts]
+    expected = same_output(model, out, X, atol=0)
+    np.testing.assert_allclose(torch_run(g.canonical_for_torch(copy(model)), X), expected, rtol=0, atol=0)
 
 
 def test_a_graph_the_version_converter_cannot_lower_is_kept():
@@ -338,6 +358,8 @@ HEAVY = [  # (library, model, input size, exporter)
     ("torchvision", "convnext_tiny", 32, "dynamo"), ("torchvision", "vit_b_16", 32, "dynamo"),
     ("torchvision", "swin_t", 64, "dynamo"),  # Pad-19 kept through the version converter (same_as_older)
     ("timm", "resnet18", 32, "dynamo"), ("timm", "vit_tiny_patch16_224", 32, "dynamo"),
+    ("timm", "convnextv2_atto", 32, "dynamo"), ("timm", "mobilevit_xxs", 64, "dynamo"),
+    ("timm", "edgenext_xx_small", 64, "dynamo"),  # Split-18 with num_outputs: split_sizes_explicit
     ("torchvision", "resnet18", 32, "torchscript"), ("torchvision", "mobilenet_v3_small", 32, "torchscript"),
     ("torchvision", "convnext_tiny", 32, "torchscript"), ("torchvision", "vit_b_16", 32, "torchscript"),
     ("torchvision", "swin_t", 64, "torchscript"),  # LayerNorm after patch merging: layer_norm_shapes_known
