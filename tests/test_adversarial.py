@@ -116,6 +116,24 @@ def test_resume_is_bit_exact(classifier_onnx, cifar_dir, tmp_path):
         run_attack_audit(config(classifier_onnx, cifar_dir, tmp_path / "a", resume=True, **{**kw, "eps": [0.0, 1 / 255]}))
 
 
+def test_white_box_pgd_on_a_dynamo_export(classifier_onnx, cifar_dir, tmp_path):
+    """The network of `classifier_onnx` exported by PyTorch's default (dynamo) exporter, opset 18+: the
+    default gradient source (the ONNX graph via onnx2torch) converts it, and PGD breaks images."""
+    import onnx
+
+    from audit.attacks.opsets import default_opset
+    from tests.helpers.models import train_classifier
+
+    path = train_classifier(tmp_path / "dynamo.onnx", dynamo=True)
+    assert default_opset(onnx.load(str(path), load_external_data=False)) >= 18
+    out = run_attack_audit(config(path, cifar_dir, tmp_path / "out", attacks=["pgd"], eps=[0.0, 8 / 255], limit=12))
+    adv = out.adversarial
+    assert adv["gradients"]["source"] == "engine-onnx" and adv["gradients"]["white_box"] is True
+    clean, robust = adv["cells"][0]["accuracy"], adv["cells"][-1]["accuracy"]
+    assert clean > 0.5 and robust < clean and adv["cells"][-1]["success_rate"] > 0
+    results.validate(out.document)
+
+
 def test_black_box_square_on_the_engine(classifier_onnx, cifar_dir, tmp_path):
     out = run_attack_audit(config(classifier_onnx, cifar_dir, tmp_path / "sq", gradients="none", attacks=None, queries=60,
                                   eps=[0.0, 16 / 255], limit=12))

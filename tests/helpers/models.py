@@ -6,6 +6,7 @@ in tests/conftest.py.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,23 @@ def _torch():
     return torch
 
 
-def train_classifier(path: Path, steps: int = 150, size: int = 32) -> Path:
-    """A small CNN that learns the 4 shapes (well above chance), exported with a dynamic batch."""
+def train_classifier(path: Path, steps: int = 150, size: int = 32, dynamo: bool = False) -> Path:
+    """A small CNN that learns the 4 shapes (well above chance), exported with a dynamic batch: opset 17
+    by the TorchScript exporter, or with `dynamo` by PyTorch's default exporter (opset 18+). Trained
+    once per (steps, size) in a session: both exports hold the same network."""
+    torch = _torch()
+    model = _trained_classifier(steps, size)
+    if dynamo:
+        torch.onnx.export(model, (torch.zeros(2, 3, size, size),), str(path), input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("n")},), dynamo=True, verbose=False)
+        return path
+    torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _trained_classifier(steps: int, size: int):
     torch = _torch()
     nn = torch.nn
     rng = np.random.default_rng(0)
@@ -40,10 +56,7 @@ def train_classifier(path: Path, steps: int = 150, size: int = 32) -> Path:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
-    torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
-    return path
+    return model.eval()
 
 
 def train_segmenter(path: Path, steps: int = 120, size: tuple[int, int] = (48, 64)) -> Path:
