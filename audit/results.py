@@ -15,6 +15,11 @@ Changelog of `schema_version`:
   and budget on each engine, attack success rate, queries, verdict, examples) and
   `thresholds.fail_under_robust_acc`; optional, so 1.0-1.3 documents stay valid. An attack-only
   document has the clean cell alone and `corruption.corruptions` empty.
+  Extended within 1.4 (optional fields, so every earlier 1.4 document stays valid): segmentation
+  sections, `adversarial.metric` ("accuracy" or "miou"); with "miou", `clean_miou`, per cell and
+  engine `miou` / `miou_at_budget` (the `accuracy` fields then hold pixel accuracy) and
+  `verdict.robust_miou` (the gated figure) are required; examples may carry `ground_truth_mask`,
+  `clean_mask`, `adversarial_mask` and the pixel accuracies.
 """
 
 from __future__ import annotations
