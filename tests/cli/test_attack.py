@@ -52,9 +52,25 @@ def test_bad_flags_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, arg
     assert not any(line.startswith("Traceback") for line in lines)
 
 
-def test_segmentation_is_refused(classifier_onnx, cifar_dir):
-    result = attack(classifier_onnx, "--task", "ade20k", "--data", cifar_dir)
-    assert result.exit_code == 1 and "classification only for now" in result.output.strip().splitlines()[-1]
+def test_detection_is_refused(classifier_onnx, cifar_dir):
+    result = attack(classifier_onnx, "--task", "coco", "--data", cifar_dir)
+    assert result.exit_code == 1 and "classification and segmentation only" in result.output.strip().splitlines()[-1]
+
+
+def test_segmentation_table_gate_and_refused_attacks(segmenter_onnx, ade_dir, tmp_path):
+    flags = ["--task", "ade20k", "--data", ade_dir, *NORM_FLAGS, "--eps", "0,8/255", "--limit", "4", "--steps", "2",
+             "--quiet", "--no-report"]
+    ok = attack(segmenter_onnx, *flags, "--out", tmp_path / "a")
+    assert ok.exit_code == 0, ok.output
+    assert "clean mIoU: segmenter.onnx" in ok.output and "robust mIoU per engine" in ok.output
+    assert [line.split()[0] for line in ok.output.splitlines() if "/255" in line] == ["pgd", "pgd"]  # the default attack
+    gate = attack(segmenter_onnx, *flags, "--attack", "fgsm", "--out", tmp_path / "b", "--fail-under-robust-acc", "0.999")
+    assert gate.exit_code == 2
+    assert gate.output.strip().splitlines()[-1].startswith("error: robustness gate failed: robust mIoU under fgsm")
+    refused = attack(segmenter_onnx, *flags, "--attack", "autoattack", "--out", tmp_path / "c")
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines()[-1] == ("error: --attack autoattack is a classification attack; "
+                                                       "for segmentation use fgsm, pgd, square")
 
 
 def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_path):
