@@ -87,7 +87,7 @@ def _linf(target, x, y, eps, n_queries, rng, loss=margins):
         x_cur = x[idx]
         x_new = np.clip(np.where(mask, x_cur + signs, x_best[idx]), x_cur - eps, x_cur + eps)
         _query(target, np.clip(x_new, 0, 1).astype(np.float32), y, idx, x_best, m_best, used, loss)
-    return x_best, m_best <= 0, used
+    return x_best, m_best, used
 
 
 def _l2_normalise(d: np.ndarray, eps: float) -> np.ndarray:
@@ -129,7 +129,7 @@ def _l2(target, x, y, eps, n_queries, rng, loss=margins):
         d[win2] = 0
         d[win1] = new
         _query(target, np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32), y, idx, x_best, m_best, used, loss)
-    return x_best, m_best <= 0, used
+    return x_best, m_best, used
 
 
 def _query(target, x_new: np.ndarray, y: np.ndarray, idx: np.ndarray, x_best: np.ndarray, m_best: np.ndarray,
@@ -153,13 +153,17 @@ def square(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, s
     run = _linf if budget.norm == "linf" else _l2
     best = x.copy()
     broken = np.zeros(len(x), bool)
+    kept = np.full(len(x), np.inf)  # segmentation: each image keeps the restart that left it the lowest loss
     used = np.zeros(len(x), np.int64)
     for _ in range(restarts):
         idx = np.flatnonzero(~broken)
         if not len(idx):
             break
-        adv, hit, n = run(target, x[idx], y[idx], budget.eps, n_queries, rng, loss)
-        best[idx] = adv
+        adv, m, n = run(target, x[idx], y[idx], budget.eps, n_queries, rng, loss)
+        hit = m <= 0
+        better = np.ones(len(idx), bool) if objective is None else m < kept[idx]
+        best[idx[better]] = adv[better]
+        kept[idx[better]] = m[better]
         broken[idx[hit]] = True
         used[idx] += n
     return best, broken, used
