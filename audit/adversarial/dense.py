@@ -112,12 +112,17 @@ def example_positions(adv: dict[str, np.ndarray], clean: dict[str, np.ndarray], 
     return np.asarray(order[:count], np.int64)
 
 
-def write_masks(out: Path, stem: str, masks: dict[str, np.ndarray], num_classes: int, side: int) -> dict[str, str]:
-    """Colour label maps (PNG, under OUT/adversarial): one colour per class, black where ignored / no class."""
+def write_masks(out: Path, stem: str, masks: dict[str, np.ndarray], num_classes: int, side: int,
+                unscored: np.ndarray | None = None) -> dict[str, str]:
+    """Colour label maps (PNG, under OUT/adversarial): one colour per class, black where ignored / no
+    class; predictions on `unscored` pixels (the ground truth ignores them) are dimmed to a third."""
     files = {}
     for kind, labels in masks.items():
+        image = colourise(labels, num_classes)
+        if unscored is not None and kind != "ground_truth_mask":
+            image[unscored] //= 3
         files[kind] = f"adversarial/{stem}-{kind}.png"
-        write_image(out / files[kind], _enlarge(colourise(labels, num_classes), side))
+        write_image(out / files[kind], _enlarge(image, side))
     return files
 
 

@@ -184,10 +184,10 @@ def write_dense_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path
         for kind, image in (("clean", clean[j]), ("adversarial", adv[j]), ("perturbation", 0.5 + delta * amplification)):
             files[kind] = f"adversarial/{stem}-{kind}.png"
             write_image(out / files[kind], _to_uint8(image))
-        truth = np.asarray(dataset.target(pos))
+        truth, ignore = np.asarray(dataset.target(pos)), getattr(dataset, "ignore_index", 255)
         files.update(dense.write_masks(out, stem, {"ground_truth_mask": truth, "clean_mask": masks_clean[j],
-                                                   "adversarial_mask": masks_adv[j]}, k, EXAMPLE_SIDE))
-        accuracy = [_pixel_accuracy(m, truth, getattr(dataset, "ignore_index", 255)) for m in (masks_clean[j], masks_adv[j])]
+                                                   "adversarial_mask": masks_adv[j]}, k, EXAMPLE_SIDE, truth == ignore))
+        accuracy = [_pixel_accuracy(m, truth, ignore) for m in (masks_clean[j], masks_adv[j])]
         present = [names[c] for c in np.unique(truth) if 0 <= c < len(names)]
         entries.append({"image_id": dataset.image_id(pos), "label": ", ".join(present[:6]) or None, **files,
                         "amplification": round(amplification, 3), "linf": peak, "l2": float(np.sqrt((delta ** 2).sum())),
