@@ -160,8 +160,8 @@ def test_argmax_only_graph_white_box_is_a_one_line_error_black_box_works(argmax_
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"attacks": ["autoattack"]}, "--attack autoattack is a classification attack; for segmentation use fgsm, pgd, square"),
-    ({"attacks": ["pgd", "apgd-ce"]}, "--attack apgd-ce is a classification attack; for segmentation use fgsm, pgd, square"),
+    ({"attacks": ["autoattack"]}, "--attack autoattack is a classification attack; for segmentation use fgsm, pgd, segpgd, square"),
+    ({"attacks": ["pgd", "apgd-ce"]}, "--attack apgd-ce is a classification attack; for segmentation use fgsm, pgd, segpgd, square"),
     ({"task": "coco"}, "classification and segmentation only"),
     ({"gradients": "none", "attacks": ["fgsm"]}, "needs gradients.*use --attack square, or a gradient source"),
 ])
@@ -268,6 +268,26 @@ def test_robust_states_never_raise_miou_on_random_cells():
     assert values[0] == 1.0 and values == sorted(values, reverse=True) and values[-1] < 1.0
 
 
+def test_segpgd_weighting_moves_from_right_to_wrong_pixels():
+    import torch
+
+    from audit.attacks.objectives import SEGMENTATION, SEGPGD
+
+    y = torch.tensor([[[0, 1, 1, -1]]])
+    logits = torch.tensor([[[[3.0, 3.0, 0.0, 0.0]], [[0.0, 0.0, 3.0, 0.0]]]])  # pixel 0 and 2 right, 1 wrong, 3 ignored
+    ce = torch.nn.functional.cross_entropy(logits, y.clamp_min(0), reduction="none")[0, 0]
+    assert torch.allclose(SEGPGD.loss(logits, y, 0.0), (ce[0] + ce[2]) / 3)  # step 0: the right pixels only
+    assert torch.allclose(SEGPGD.loss(logits, y, 1.0), ce[:3].sum() / 6)  # the end: half and half
+    assert torch.allclose(SEGMENTATION.loss(logits, y, 0.5), ce[:3].mean())  # plain PGD ignores the progress
+
+
+def test_segpgd_lowers_miou(segmenter_onnx, ade_dir, tmp_path):
+    adv = run_attack_audit(config(segmenter_onnx, ade_dir, tmp_path / "s", attacks=["segpgd"], eps=[0.0, 16 / 255],
+                                  limit=4, steps=3)).adversarial
+    clean, top = adv["cells"]
+    assert top["attack"] == "segpgd" and top["miou"] < clean["miou"] - 0.05 and top["queries_mean"] == 3 + 2
+
+
 def test_square_restarts_keep_each_images_better_result(segmenter_onnx, ade_dir):
     from audit.adversarial.inputs import load_inputs
     from audit.attacks import Budget, EngineTarget, run_attack
@@ -291,7 +311,7 @@ def test_classification_attacks_refuse_label_maps():
     from audit.attacks import Budget, run_attack
 
     x, y = np.zeros((1, 3, 4, 4), np.float32), np.zeros((1, 4, 4), np.int64)
-    with pytest.raises(ConfigError, match="attack 'apgd-ce' is for classification only; for segmentation use fgsm, pgd, square"):
+    with pytest.raises(ConfigError, match="attack 'apgd-ce' is for classification only; for segmentation use fgsm, pgd, segpgd, square"):
         run_attack("apgd-ce", object(), x, y, Budget("linf", 8 / 255))
 
 

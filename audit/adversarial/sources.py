@@ -72,7 +72,7 @@ def check_attacks(attacks: list[str], gradients: str, task: str = "classificatio
         >>> check_attacks(["apgd-ce"], "engine-onnx", "segmentation")
         Traceback (most recent call last):
         ...
-        audit.errors.ConfigError: --attack apgd-ce is a classification attack; for segmentation use fgsm, pgd, square
+        audit.errors.ConfigError: --attack apgd-ce is a classification attack; for segmentation use fgsm, pgd, segpgd, square
     """
     from audit.attacks import ATTACKS, attack_names
 

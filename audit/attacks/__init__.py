@@ -6,7 +6,7 @@ they run, and Square (with `EngineTarget`) runs on NumPy + ONNX Runtime alone.
 Example:
     >>> from audit.attacks import ATTACKS, Budget, parse_eps
     >>> sorted(ATTACKS.names())
-    ['apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack', 'fgsm', 'pgd', 'square']
+    ['apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack', 'fgsm', 'pgd', 'segpgd', 'square']
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def check_inputs(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     if y.shape not in ((len(x),), (len(x), *x.shape[2:])) or not np.issubdtype(y.dtype, np.integer):
         raise ConfigError(f"attack labels must be {len(x)} integers (or {len(x)} label maps of {list(x.shape[2:])}), "
                           f"got {y.dtype} {list(y.shape)}")
-    return x, y.astype(np.int64)
+    return x, (y if y.ndim == 3 else y.astype(np.int64))  # label maps: int64 per batch (they can be large)
 
 
 def run_attack(name: str, target: Any, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int = 0,
@@ -110,7 +110,7 @@ def run_attack(name: str, target: Any, x: np.ndarray, y: np.ndarray, budget: Bud
 
     Args:
         name: a registered attack (`ATTACKS.names()`): fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square, autoattack;
-            for segmentation labels ([N, H, W]) one of `attack_names("segmentation")`: fgsm, pgd, square.
+            for segmentation labels ([N, H, W]) one of `attack_names("segmentation")`: fgsm, pgd, segpgd, square.
         target: an `EngineTarget` (square, autoattack) or a `TorchTarget` (all).
         seed: every random draw of batch b comes from a generator seeded by (seed, b's first index).
         steps: iterations of a white-box attack (None: its default; pgd 10, apgd-* 100).
@@ -146,7 +146,7 @@ def run_attack(name: str, target: Any, x: np.ndarray, y: np.ndarray, budget: Bud
     correct = np.zeros(len(x), bool if objective.task == "classification" else np.float64)
     for start in range(0, len(x), batch_size):
         sl = slice(start, start + batch_size)
-        xb, yb = x[sl], y[sl]
+        xb, yb = x[sl], y[sl].astype(np.int64)
         logits = target.logits(xb)
         objective.check(logits, yb)
         clean = objective.judge(logits, yb)

@@ -6,9 +6,11 @@ and semantic segmentation differ for the attack algorithms (which take an object
 - segmentation: labels [N, H, W] at the network input geometry, -1 for pixels left out of the loss
   (the dataset's ignore index, classes the model lacks, padding); target output [N, C, H, W] logits
   (or an [N, H, W] label map from an argmax-only engine, query access only). Loss: the mean per-pixel
-  cross-entropy over an image's valid pixels (plain PGD's, not SegPGD's weighting); no image is ever
-  "broken", so PGD runs every step on every image and keeps the final iterate (across restarts the
-  one with the fewest correct pixels); Square minimises the fraction of correctly labelled valid pixels.
+  cross-entropy over an image's valid pixels; no image is ever "broken", so PGD runs every step on
+  every image and keeps the final iterate (across restarts the one with the fewest correct pixels);
+  Square minimises the fraction of correctly labelled valid pixels. `SEGPGD` weighs the cross-entropy
+  as SegPGD does (Gu et al. 2022): (1 - l) on the pixels still right and l on those already wrong,
+  l = t / (2T) at step t = 0..T-1, so the attack first spends itself on the pixels it has not yet flipped.
 
 `judge` is what `run_attack` reports per image in `AttackOutcome.correct`: top-1 correctness (bool)
 for classification, the fraction of correctly labelled valid pixels (float) for segmentation.
@@ -35,6 +37,7 @@ class Objective:
     """The task-specific parts of an attack (see the module docstring)."""
 
     task: str
+    weighting: str = "mean"  # segmentation: "mean" (every valid pixel alike) or "segpgd"
 
     def check(self, out: np.ndarray, y: np.ndarray) -> None:
         """One-line `ConfigError` if the labels do not fit the target's output."""
@@ -72,15 +75,21 @@ class Objective:
 
     # torch parts (white-box attacks)
 
-    def loss(self, logits, y):
-        """Per-image loss, maximised: cross-entropy, or its mean over each image's valid pixels."""
+    def loss(self, logits, y, progress: float = 0.0):
+        """Per-image loss, maximised: cross-entropy, or its mean over each image's valid pixels (SegPGD:
+        weighted by `progress` = t / T, the fraction of the steps done)."""
         import torch
 
         if self.task == "classification":
             return torch.nn.functional.cross_entropy(logits, y, reduction="none")
         per_pixel = torch.nn.functional.cross_entropy(logits, y.clamp_min(0), reduction="none")
         valid = (y >= 0).to(per_pixel.dtype)
-        return (per_pixel * valid).flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1)
+        weight = valid
+        if self.weighting == "segpgd":
+            lam = progress / 2
+            wrong = (logits.argmax(1) != y).to(per_pixel.dtype)
+            weight = valid * ((1 - lam) * (1 - wrong) + lam * wrong)
+        return (per_pixel * weight).flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1)
 
     def broken(self, logits, y):
         """Per image, whether an iterate already succeeded (PGD then keeps it and stops): never for segmentation."""
@@ -101,6 +110,7 @@ class Objective:
 
 CLASSIFICATION = Objective("classification")
 SEGMENTATION = Objective("segmentation")
+SEGPGD = Objective("segmentation", weighting="segpgd")
 
 
 def objective_for(y: np.ndarray) -> Objective:

@@ -8,6 +8,7 @@ clean image (no random start).
 
 Both run on segmentation too, with `objective=SEGMENTATION` (audit.attacks.objectives): the mean
 per-pixel cross-entropy over the valid pixels, every step on every image, the final iterate kept.
+`segpgd` (segmentation only) is this PGD with SegPGD's weighting of the pixels (Gu et al. 2022).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def pgd(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, step
         x0, y0 = xt[idx], yt[idx]
         adv = T.random_start(x0, budget, gen)
         hit = torch.zeros(len(idx), dtype=torch.bool, device=xt.device)
-        for _ in range(steps):
+        for step in range(steps):
             alive = torch.nonzero(~hit).flatten()
             if not len(alive):
                 break
-            _, logits, grad = T.loss_and_grad(module, adv[alive], lambda z: objective.loss(z, y0[alive]))
+            _, logits, grad = T.loss_and_grad(module, adv[alive], lambda z: objective.loss(z, y0[alive], step / steps))
             used[idx[alive].cpu()] += 1
             wrong = objective.broken(logits, y0[alive])
             newly = alive[wrong]  # this iterate is already adversarial: keep it
@@ -86,3 +87,13 @@ def pgd(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, step
             hit[last[wrong]] = True
         broken[idx] = hit
     return best.cpu().numpy().astype(np.float32), broken.cpu().numpy(), used.numpy()
+
+
+@register_attack("segpgd", white_box=True, summary="SegPGD: PGD whose loss moves weight from right to wrong pixels",
+                 tasks=("segmentation",))
+def segpgd(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, steps: int | None = None,
+           restarts: int = 1, queries=None, objective=None):
+    """Gu et al. 2022: `pgd` with the SegPGD-weighted cross-entropy (audit.attacks.objectives.SEGPGD)."""
+    from audit.attacks.objectives import SEGPGD
+
+    return pgd(target, x, y, budget, seed=seed, steps=steps, restarts=restarts, objective=SEGPGD)

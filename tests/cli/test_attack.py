@@ -70,7 +70,7 @@ def test_segmentation_table_gate_and_refused_attacks(segmenter_onnx, ade_dir, tm
     refused = attack(segmenter_onnx, *flags, "--attack", "autoattack", "--out", tmp_path / "c")
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines()[-1] == ("error: --attack autoattack is a classification attack; "
-                                                       "for segmentation use fgsm, pgd, square")
+                                                       "for segmentation use fgsm, pgd, segpgd, square")
 
 
 def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_path):
