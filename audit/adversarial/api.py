@@ -62,6 +62,8 @@ class AttackConfig:
     model_config: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     ignore_unmatched_labels: bool = False
+    num_classes: int | None = None  # generic segmentation folders (--task segmentation): the class count
+    ignore_index: int = 255  # segmentation: the label map value left out of the metric and the attack loss
     skip_bad: bool = False
     max_image_pixels: int | None = None
     fail_under_robust_acc: float | None = None  # segmentation: gates on the robust mIoU
@@ -105,7 +107,8 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
     out = prepare_out(config.out or f"runs/{Path(config.model).stem}-{config.task}-attack")
     ttype = task_type(config.task)
     dataset = open_dataset(config.task, config.data, skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels,
-                           format=config.format).subset(config.limit, config.seed)
+                           format=config.format, num_classes=config.num_classes,
+                           ignore_index=config.ignore_index).subset(config.limit, config.seed)
     judges = [_judge(config, config.model, ttype, dataset, "engine")]
     judges += [_judge(config, path, ttype, dataset, "transfer") for path in config.transfer_to]
     _unique_names(judges, [config.model, *config.transfer_to])
@@ -124,7 +127,8 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
                 "task": config.task, "data": str(Path(config.data).resolve()), "num_images": len(dataset),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "limit": config.limit,
                 "seed": config.seed, "attacks": attacks, "norm": norm, "eps": eps, "gradients": gradients,
-                "steps": config.steps, "queries": config.queries, "restarts": config.restarts, "spec": spec.to_metadata()}
+                "steps": config.steps, "queries": config.queries, "restarts": config.restarts, "spec": spec.to_metadata(),
+                **({"num_classes": dataset.num_classes, "ignore_index": config.ignore_index} if ttype == "segmentation" else {})}
     store.check_manifest(manifest, config.resume)
 
     cells = [(a, norm, e) for a in attacks for e in eps]

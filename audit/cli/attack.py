@@ -50,6 +50,8 @@ TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "seg
 @click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
 @click.option("--label-space", type=click.Choice(["index", "names"]), default=None)
 @click.option("--ignore-unmatched-labels", is_flag=True, help="Leave out classes without a counterpart (listed in the results).")
+@click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
+@click.option("--ignore-index", default=255, show_default=True, type=int, help="Segmentation: the label map value ignored.")
 @click.option("--fail-under-robust-acc", default=None, type=float,
               help="Exit 2 when the verdict attack's robust accuracy at the largest budget is under this (fraction); "
                    "for segmentation the robust mIoU.")
@@ -58,8 +60,8 @@ TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "seg
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, transfer_to, steps, queries, restarts, limit,
            seed, batch_size, resume, provider, threads, model_config, input_size, resize, crop_pct, interpolation, mean,
-           std, channel_order, output_convention, label_space, ignore_unmatched_labels, fail_under_robust_acc, examples,
-           no_report, quiet):
+           std, channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes, ignore_index,
+           fail_under_robust_acc, examples, no_report, quiet):
     """Attack MODEL (.onnx, or a TensorRT .engine) and measure its robust accuracy per budget
     (segmentation: robust mIoU and pixel accuracy).
 
@@ -85,7 +87,8 @@ def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, t
                           transfer_to=list(transfer_to), steps=steps, queries=queries, restarts=restarts,
                           limit=limit or None, seed=seed, batch_size=batch_size, resume=resume, provider=provider,
                           threads=threads, model_config=model_config, overrides=overrides,
-                          ignore_unmatched_labels=ignore_unmatched_labels, fail_under_robust_acc=fail_under_robust_acc,
+                          ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes, ignore_index=ignore_index,
+                          fail_under_robust_acc=fail_under_robust_acc,
                           examples=examples, report=not no_report, progress=not quiet)
     result = run_attack_audit(config)
     print_adversarial(result.document, str(result.out))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -85,3 +87,24 @@ def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads((tmp_path / "sq" / "results.json").read_text())
     assert doc["adversarial"]["attacks"] == ["square"] and doc["adversarial"]["gradients"]["source"] == "none"
+
+
+def test_generic_segmentation_folder_needs_num_classes_and_matches_ade20k(segmenter_onnx, ade_dir, tmp_path):
+    """The same images and labels as a generic images/ + masks/ folder: the same clean mIoU as --task ade20k."""
+    from PIL import Image
+
+    root = tmp_path / "folder"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for img in sorted((ade_dir / "images" / "validation").glob("*.jpg")):
+        shutil.copy(img, root / "images" / img.name)
+        labels = np.asarray(Image.open(ade_dir / "annotations" / "validation" / f"{img.stem}.png")).astype(np.int64)
+        Image.fromarray(np.where(labels == 0, 255, labels - 1).astype(np.uint8)).save(root / "masks" / f"{img.stem}.png")
+    common = [*NORM_FLAGS, "--eps", "0", "--limit", "6", "--quiet", "--no-report"]
+    missing = attack(segmenter_onnx, "--task", "segmentation", "--data", root, "--out", tmp_path / "m", *common)
+    assert missing.exit_code == 1 and "--num-classes" in missing.output.strip().splitlines()[-1]
+    ade = attack(segmenter_onnx, "--task", "ade20k", "--data", ade_dir, "--out", tmp_path / "a", *common)
+    folder = attack(segmenter_onnx, "--task", "segmentation", "--data", root, "--num-classes", "4", "--out", tmp_path / "b", *common)
+    assert ade.exit_code == folder.exit_code == 0, folder.output
+    miou = [json.loads((tmp_path / run / "results.json").read_text())["adversarial"]["clean_miou"] for run in "ab"]
+    assert miou[0] == miou[1] and 0 < next(iter(miou[0].values())) < 1
