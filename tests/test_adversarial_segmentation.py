@@ -218,6 +218,26 @@ def test_report_shows_robust_miou_and_the_masks(attacked):
     assert html.count("data:image/png;base64,") >= 6 * len(adv["examples"]) > 0
 
 
+def test_markdown_and_side_by_side_reports_read_robust_miou(attacked, tmp_path):
+    import json
+
+    from reports import write_report
+    from reports.fmt import pct
+
+    adv = attacked.adversarial
+    text = write_report([attacked.out / "results.json"], tmp_path / "r.md", fmt="md").read_text()
+    assert f"robust mIoU **{pct(adv['verdict']['robust_miou'])}** under pgd" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| pgd |", "| fgsm |"))]
+    assert [row.split(" | ")[2] for row in rows] == [pct(c["miou"]) for c in adv["cells"]]
+    doc = json.loads((attacked.out / "results.json").read_text())
+    doc["model"]["name"] = "other.onnx"
+    other = tmp_path / "other" / "results.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(doc))
+    html = write_report([attacked.out / "results.json", other], tmp_path / "both.html").read_text(encoding="utf-8")
+    assert "robust mIoU per run" in html and "pgd (mIoU)" in html
+
+
 # the pieces
 
 
