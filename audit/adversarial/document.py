@@ -97,23 +97,7 @@ def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[
 
     names = [j.name for j in judges]
     segmentation = "correct" not in clean[0]
-    rows = dense.rows(loaded, attacks, norm, eps, names, clean) if segmentation else []
-    for attack in attacks if not segmentation else []:
-        tables = [robust_table({e: loaded[(attack, norm, e)][1][f"correct_{i}"] for e in eps}, clean[i]["correct"])
-                  for i in range(len(judges))]
-        for e in eps:
-            record, state = loaded[(attack, norm, e)]
-            per_engine = {}
-            for i, name in enumerate(names):
-                robust, base = tables[i][e], int(clean[i]["correct"].sum())
-                per_engine[name] = {"accuracy": float(robust.mean()), "accuracy_at_budget": float(state[f"correct_{i}"].mean()),
-                                    "success_rate": None if base == 0 else float(1 - robust.sum() / base)}
-            spent = state["queries"][clean[0]["correct"]] if e > 0 else np.zeros(0, np.int64)
-            rows.append({"attack": attack, "norm": norm, "eps": e, "num_images": int(record["num_images"]),
-                         "seconds": record.get("seconds"), "source": record.get("source"),
-                         "accuracy": per_engine[names[0]]["accuracy"], "success_rate": per_engine[names[0]]["success_rate"],
-                         "queries_mean": float(spent.mean()) if len(spent) else None,
-                         "queries_median": float(np.median(spent)) if len(spent) else None, "engines": per_engine})
+    rows = (dense.rows if segmentation else accuracy_rows)(loaded, attacks, norm, eps, names, clean)
     verdict_attack, top = attacks[0], max(eps)
     verdict_row = next(r for r in rows if r["attack"] == verdict_attack and r["eps"] == top)
     write = write_dense_examples if segmentation else write_examples
@@ -135,6 +119,29 @@ def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[
                         "robust_accuracy": verdict_row["accuracy"], "threshold": config.fail_under_robust_acc,
                         **({"metric": "miou", "robust_miou": verdict_row["miou"]} if segmentation else {"metric": "accuracy"})},
             "examples": examples}
+
+
+def accuracy_rows(loaded: dict, attacks: list[str], norm: str, eps: list[float], names: list[str],
+                  clean: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """The section's cells for classification: robust accuracy and success rate per engine, queries."""
+    rows = []
+    for attack in attacks:
+        tables = [robust_table({e: loaded[(attack, norm, e)][1][f"correct_{i}"] for e in eps}, clean[i]["correct"])
+                  for i in range(len(names))]
+        for e in eps:
+            record, state = loaded[(attack, norm, e)]
+            per_engine = {}
+            for i, name in enumerate(names):
+                robust, base = tables[i][e], int(clean[i]["correct"].sum())
+                per_engine[name] = {"accuracy": float(robust.mean()), "accuracy_at_budget": float(state[f"correct_{i}"].mean()),
+                                    "success_rate": None if base == 0 else float(1 - robust.sum() / base)}
+            spent = state["queries"][clean[0]["correct"]] if e > 0 else np.zeros(0, np.int64)
+            rows.append({"attack": attack, "norm": norm, "eps": e, "num_images": int(record["num_images"]),
+                         "seconds": record.get("seconds"), "source": record.get("source"),
+                         "accuracy": per_engine[names[0]]["accuracy"], "success_rate": per_engine[names[0]]["success_rate"],
+                         "queries_mean": float(spent.mean()) if len(spent) else None,
+                         "queries_median": float(np.median(spent)) if len(spent) else None, "engines": per_engine})
+    return rows
 
 
 def write_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path, attack: str, eps: float) -> list[dict[str, Any]]:

@@ -107,10 +107,13 @@ def model_labels(adapter: TaskAdapter, dataset) -> np.ndarray:
 
 
 def to_model_labels(adapter: TaskAdapter, dataset, targets: np.ndarray) -> np.ndarray:
-    """Dataset class indices -> the model's labels (-1: no counterpart, or not a class index)."""
+    """Dataset class indices -> the model's labels (-1: no counterpart; for segmentation also the
+    ignore index). A segmentation model in the `index` space is read as identity, as `relabel_map` reads it."""
     mapping = adapter.mapping
-    if mapping is None or mapping.table is None or mapping.space == "index" and dataset.task_type == "segmentation":
+    if dataset.task_type == "segmentation" and (mapping is None or mapping.table is None or mapping.space == "index"):
         return np.where((targets >= 0) & (targets < max(dataset.num_classes, 1)), targets, -1)
+    if mapping is None or mapping.table is None:
+        return targets
     inverse = np.full(max(dataset.num_classes, 1), -1, np.int64)
     for label, category in reversed(list(enumerate(mapping.table))):
         if category is not None and 0 <= category < len(inverse):
