@@ -238,6 +238,37 @@ def test_markdown_and_side_by_side_reports_read_robust_miou(attacked, tmp_path):
     assert "robust mIoU per run" in html and "pgd (mIoU)" in html
 
 
+def test_a_model_with_its_own_class_order_is_attacked_in_its_label_space(segmenter_onnx, ade_dir, tmp_path):
+    """The segmenter with its output channels permuted and class names saying so: the attack's labels go
+    through the label mapping, so it fares as the original does (same clean mIoU, robust mIoU close)."""
+    import json
+
+    import onnx
+
+    from audit.synthetic import SHAPES
+
+    perm = [2, 0, 3, 1]
+    model = onnx.load(str(segmenter_onnx))
+    graph, h = model.graph, onnx.helper
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array(perm, np.int64), "perm"))
+    graph.node.append(h.make_node("Gather", [graph.output[0].name, "perm"], ["permuted"], axis=1))
+    graph.output[0].name = "permuted"
+    onnx.save(model, str(tmp_path / "permuted.onnx"))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"task": "segmentation", "output_convention": "segmentation_logits", "resize": "none",
+                                "mean": [0.5] * 3, "std": [0.25] * 3, "label_space": "names",
+                                "class_names": [SHAPES[k] for k in perm]}))
+    kw = dict(attacks=["pgd"], eps=[0.0, 16 / 255], limit=4, steps=3)
+    plain = run_attack_audit(config(segmenter_onnx, ade_dir, tmp_path / "a", **kw)).adversarial
+    doc = run_attack_audit(config(tmp_path / "permuted.onnx", ade_dir, tmp_path / "b", model_config=str(spec),
+                                  overrides={}, **kw)).document
+    assert doc["model"]["label_mapping"]["space"] == "names"
+    permuted = doc["adversarial"]
+    assert permuted["cells"][0]["miou"] == plain["cells"][0]["miou"]
+    assert permuted["cells"][1]["miou"] == pytest.approx(plain["cells"][1]["miou"], abs=0.02)
+    assert permuted["cells"][1]["miou"] < permuted["cells"][0]["miou"] - 0.05
+
+
 # the pieces
 
 
