@@ -269,6 +269,26 @@ def test_a_model_with_its_own_class_order_is_attacked_in_its_label_space(segment
     assert permuted["cells"][1]["miou"] < permuted["cells"][0]["miou"] - 0.05
 
 
+def test_logits_at_half_resolution_are_resized_for_the_loss_and_judged_as_audit_run(segmenter_onnx, ade_dir, tmp_path):
+    """A head at stride 2 (logits [N, C, h/2, w/2]): white-box (resized inside the module) and black-box
+    (resized from the engine's output) both lower mIoU; eps 0 is still `audit run`'s mIoU."""
+    import onnx
+
+    model = onnx.load(str(segmenter_onnx))
+    graph, h = model.graph, onnx.helper
+    graph.node.append(h.make_node("AveragePool", [graph.output[0].name], ["half"], kernel_shape=[2, 2], strides=[2, 2]))
+    graph.output[0].name = "half"
+    path = tmp_path / "stride2.onnx"
+    onnx.save(model, str(path))
+    kw = dict(eps=[0.0, 16 / 255], limit=4, steps=3, queries=30)
+    white = run_attack_audit(config(path, ade_dir, tmp_path / "w", attacks=["pgd"], **kw)).adversarial["cells"]
+    black = run_attack_audit(config(path, ade_dir, tmp_path / "b", attacks=["square"], gradients="none", **kw)).adversarial["cells"]
+    clean = run_audit(AuditConfig(model=str(path), task="ade20k", data=str(ade_dir), out=str(tmp_path / "run"), corruptions="none",
+                                  limit=4, overrides=dict(NORM), workers=0, examples=0, report=False, progress=False))
+    assert white[0]["miou"] == black[0]["miou"] == clean.document["cells"][0]["metrics"]["mIoU"]
+    assert white[1]["miou"] < white[0]["miou"] - 0.05 and black[1]["miou"] < black[0]["miou"]
+
+
 # the pieces
 
 
