@@ -75,11 +75,13 @@ def test_segmentation_table_gate_and_refused_attacks(segmenter_onnx, ade_dir, tm
                                                        "for segmentation use fgsm, pgd, segpgd, square")
 
 
-def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_path):
+@pytest.mark.parametrize("task", ["cifar10", "ade20k"])
+def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, segmenter_onnx, ade_dir, tmp_path, task):
     """--gradients none: Square on the engine, in a process where importing torch fails."""
+    model, data = (classifier_onnx, cifar_dir) if task == "cifar10" else (segmenter_onnx, ade_dir)
     code = ("import sys; sys.modules['torch'] = None\n"  # `import torch` now raises ImportError
             "from audit.cli.main import main\n"
-            f"main(['attack', {str(classifier_onnx)!r}, '--task', 'cifar10', '--data', {str(cifar_dir)!r}, "
+            f"main(['attack', {str(model)!r}, '--task', {task!r}, '--data', {str(data)!r}, "
             f"'--out', {str(tmp_path / 'sq')!r}, '--gradients', 'none', '--eps', '0,16/255', '--queries', '40', "
             f"'--limit', '8', '--quiet', '--no-report', '--mean', '0.5', '0.5', '0.5', '--std', '0.25', '0.25', '0.25'])\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -87,6 +89,7 @@ def test_square_only_path_runs_without_torch(classifier_onnx, cifar_dir, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads((tmp_path / "sq" / "results.json").read_text())
     assert doc["adversarial"]["attacks"] == ["square"] and doc["adversarial"]["gradients"]["source"] == "none"
+    assert doc["adversarial"]["metric"] == ("accuracy" if task == "cifar10" else "miou")
 
 
 def test_generic_segmentation_folder_needs_num_classes_and_matches_ade20k(segmenter_onnx, ade_dir, tmp_path):
