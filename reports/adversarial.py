@@ -165,7 +165,8 @@ def comparison(runs: list[Run]) -> str:
         pts = [(c.get("eps"), c.get(key)) for c in adv["cells"] if isinstance(c, dict) and c.get("attack") == attack
                and is_num(c.get("eps"))]
         series.append((f"{run.label} · {attack}", [(_x(e, str(adv.get("norm"))), a) for e, a in pts]))
-        rows.append([esc(run.label), esc(attack if key == "accuracy" else f"{attack} (mIoU)"), esc(adv.get("norm")), esc((adv.get("gradients") or {}).get("source")),
+        rows.append([esc(run.label), esc(attack if key == "accuracy" else f"{attack} (mIoU)"), esc(adv.get("norm")),
+                     esc((adv.get("gradients") or {}).get("source")),
                      *[f"{esc(budget_label(e, str(adv.get('norm'))))}: {esc(pct(a))}" for e, a in pts]])
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]

@@ -45,7 +45,8 @@ class AttackConfig:
     data: str
     out: str | None = None
     format: str | None = None
-    attacks: list[str] | None = None  # the first is the verdict's; default autoattack (segmentation: pgd), square with --gradients none
+    # the first is the verdict's; default autoattack (segmentation: pgd), square with --gradients none
+    attacks: list[str] | None = None
     norm: str = "linf"
     eps: list[float] | None = None  # [0, 1] pixel units; default DEFAULT_EPS[norm]
     gradients: str | None = None  # see audit.adversarial.sources; default engine-onnx for ONNX, none otherwise

@@ -18,5 +18,5 @@ from audit.attacks.targets import EngineTarget, Target, TorchTarget, normalise_b
 # the attacks register themselves on import
 from audit.attacks import pgd, apgd, square, autoattack  # noqa: E402,F401  isort: skip
 
-__all__ = ["ATTACKS", "Attack", "AttackOutcome", "Budget", "attack_names", "EngineTarget", "Target", "TorchTarget", "normalise_batch",
-           "onnx_target", "parse_eps", "register_attack", "run_attack", "source_target"]
+__all__ = ["ATTACKS", "Attack", "AttackOutcome", "Budget", "attack_names", "EngineTarget", "Target", "TorchTarget",
+           "normalise_batch", "onnx_target", "parse_eps", "register_attack", "run_attack", "source_target"]

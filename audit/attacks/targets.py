@@ -72,7 +72,8 @@ class EngineTarget:
 
     def __init__(self, engine: Any, spec: ModelSpec):
         if spec.task not in ("classification", "segmentation"):
-            raise ConfigError(f"adversarial attacks support classification and segmentation models; this model's task is '{spec.task}'")
+            raise ConfigError("adversarial attacks support classification and segmentation models; "
+                              f"this model's task is '{spec.task}'")
         self.engine, self.spec = engine, spec
         info = engine.inputs[0]
         self._input = info.name
