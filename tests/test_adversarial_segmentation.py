@@ -289,6 +289,21 @@ def test_logits_at_half_resolution_are_resized_for_the_loss_and_judged_as_audit_
     assert white[1]["miou"] < white[0]["miou"] - 0.05 and black[1]["miou"] < black[0]["miou"]
 
 
+def test_study_headline_and_report_read_robust_miou(attacked):
+    from audit.pipeline import attack_headline
+    from reports.fmt import pct
+    from reports.study import Entry, _adversarial
+
+    adv = attacked.adversarial
+    head = attack_headline(attacked.document)
+    name = adv["engines"][0]["name"]
+    assert head["metric"] == "miou" and head["robust_miou"] == adv["verdict"]["robust_miou"]
+    assert head["clean_miou"] == adv["clean_miou"][name] and head["robust_accuracy"] == adv["verdict"]["robust_accuracy"]
+    combo = {"backbone": {"name": "tiny"}, "mode": "full", "task": "ade20k", "augment": "none", "lr": 0.01}
+    html = _adversarial([Entry(combo, None, adv)])
+    assert pct(adv["verdict"]["robust_miou"]) in html and pct(adv["verdict"]["robust_accuracy"]) not in html  # not pixel acc.
+
+
 # the pieces
 
 
