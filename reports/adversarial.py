@@ -130,20 +130,23 @@ def _examples(run: Run, adv: dict, budget: ImageBudget) -> str:
         return ""
     rows = []
     for e in items:
-        figs = []
+        images = (("clean", f"clean: {e.get('clean_prediction')}"), ("adversarial", f"adversarial: {e.get('adversarial_prediction')}"),
+                  ("perturbation", f"perturbation ×{e.get('amplification')}"))
         masks = [(k, c) for k, c in (("ground_truth_mask", "ground truth"), ("clean_mask", "predicted, clean"),
-                                     ("adversarial_mask", "predicted, adversarial")) if e.get(k)]
-        for kind, caption in (("clean", f"clean: {e.get('clean_prediction')}"),
-                              ("adversarial", f"adversarial: {e.get('adversarial_prediction')}"),
-                              ("perturbation", f"perturbation ×{e.get('amplification')}"), *masks):
-            path = resolve(run.base, str(e.get(kind, "")))
-            uri = data_uri(path, budget, keep_alpha=True) if path else None
-            img = f'<img class="ex-img" src="{uri}" alt="{esc(kind)}">' if uri else '<span class="muted">image not available</span>'
-            figs.append(f'<figure class="ex">{img}<figcaption>{esc(caption)}</figcaption></figure>')
+                                     ("adversarial_mask", "predicted, adversarial")) if e.get(k)]  # segmentation
+        lines = "".join(f'<div class="ex-figs">{"".join(_figure(run, e, kind, caption, budget) for kind, caption in line)}</div>'
+                        for line in (images, masks) if line)
         rows.append(f'<div class="ex-row"><h4>image {esc(e.get("image_id"))} · label {esc(e.get("label"))} · '
-                    f'{esc(e.get("attack"))} at {esc(budget_label(e.get("eps"), str(adv.get("norm"))))}</h4>'
-                    f'<div class="ex-figs">{"".join(figs)}</div></div>')
+                    f'{esc(e.get("attack"))} at {esc(budget_label(e.get("eps"), str(adv.get("norm"))))}</h4>{lines}</div>')
     return "<h4>Examples (perturbation amplified to be visible: 0.5 + delta × factor)</h4>" + "".join(rows)
+
+
+def _figure(run: Run, example: dict, kind: str, caption: str, budget: ImageBudget) -> str:
+    path = resolve(run.base, str(example.get(kind, "")))
+    uri = data_uri(path, budget, keep_alpha=True) if path else None
+    img = f'<img class="ex-img" src="{uri}" alt="{esc(kind)}">' if uri else '<span class="muted">image not available</span>'
+    return f'<figure class="ex">{img}<figcaption>{esc(caption)}</figcaption></figure>'
+
 
 
 def comparison(runs: list[Run]) -> str:
