@@ -16,10 +16,10 @@ Changelog of `schema_version`:
   `thresholds.fail_under_robust_acc`; optional, so 1.0-1.3 documents stay valid. An attack-only
   document has the clean cell alone and `corruption.corruptions` empty.
   Extended within 1.4 (optional fields, so every earlier 1.4 document stays valid): segmentation
-  sections, `adversarial.metric` ("accuracy" or "miou"); with "miou", `clean_miou`, per cell and
-  engine `miou` / `miou_at_budget` (the `accuracy` fields then hold pixel accuracy) and
-  `verdict.robust_miou` (the gated figure) are required; examples may carry `ground_truth_mask`,
-  `clean_mask`, `adversarial_mask` and the pixel accuracies.
+  sections, `adversarial.metric` ("accuracy" or "miou"); with "miou", `clean_miou`, `miou` per cell
+  and per engine (the `accuracy` fields then hold pixel accuracy) and `verdict.robust_miou` (the gated
+  figure) are required, `miou_at_budget` per engine is optional; examples may carry
+  `ground_truth_mask`, `clean_mask`, `adversarial_mask` and the pixel accuracies.
 """
 
 from __future__ import annotations
