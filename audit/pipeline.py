@@ -121,11 +121,15 @@ def attack_stage(config) -> Stage:
 
 
 def attack_headline(doc: dict) -> dict[str, Any]:
-    """The verdict of an adversarial audit: attack, budget, clean and robust accuracy on the engine."""
+    """The verdict of an adversarial audit: attack, budget, clean and robust accuracy on the engine
+    (segmentation: pixel accuracy, and clean and robust mIoU beside it)."""
     adv = doc["adversarial"]
     v = adv["verdict"]
-    return {"attack": v["attack"], "norm": v.get("norm"), "eps": v["eps"], "robust_accuracy": v["robust_accuracy"],
-            "clean_accuracy": adv["clean"].get(v.get("engine"))}
+    out = {"attack": v["attack"], "norm": v.get("norm"), "eps": v["eps"], "robust_accuracy": v["robust_accuracy"],
+           "clean_accuracy": adv["clean"].get(v.get("engine"))}
+    if adv.get("metric") == "miou":
+        out.update(metric="miou", robust_miou=v["robust_miou"], clean_miou=adv["clean_miou"].get(v.get("engine")))
+    return out
 
 
 def headline(doc: dict) -> dict[str, Any]:

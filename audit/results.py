@@ -17,6 +17,11 @@ Changelog of `schema_version`:
   document has the clean cell alone and `corruption.corruptions` empty. `adversarial.gradients.quantised`
   ("qdq-ste": white-box on an INT8 QDQ graph through a float simulation with straight-through rounding)
   is optional, added within 1.4.
+  Extended within 1.4 (optional fields, so every earlier 1.4 document stays valid): segmentation
+  sections, `adversarial.metric` ("accuracy" or "miou"); with "miou", `clean_miou`, `miou` per cell
+  and per engine (the `accuracy` fields then hold pixel accuracy) and `verdict.robust_miou` (the gated
+  figure) are required, `miou_at_budget` per engine is optional; examples may carry
+  `ground_truth_mask`, `clean_mask`, `adversarial_mask` and the pixel accuracies.
 """
 
 from __future__ import annotations

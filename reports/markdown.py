@@ -6,7 +6,7 @@ Markdown is rendered as HTML by CI hosts, so table cells are escaped (pipes, ang
 
 from __future__ import annotations
 
-from reports.adversarial import adversarial, budget_label
+from reports.adversarial import adversarial, budget_label, metric
 from reports.compare import deltas
 from reports.fmt import ci_text, drop_of, is_num, pct, pp
 from reports.load import GROUPS, Run
@@ -76,12 +76,15 @@ def _adversarial(run: Run) -> list[str]:
         return []
     engines = [str(e.get("name")) for e in adv.get("engines") or [] if isinstance(e, dict)]
     v = adv.get("verdict") or {}
-    out = [f"Adversarial robustness ({md((adv.get('gradients') or {}).get('source'))} gradients): robust accuracy "
-           f"**{pct(v.get('robust_accuracy'))}** under {md(v.get('attack'))} at {md(budget_label(v.get('eps'), str(adv.get('norm'))))}",
-           "", "| attack | eps | " + " | ".join(f"robust acc. {md(e)}" for e in engines) + " | success rate |",
+    key, label = metric(adv)
+    short = "robust mIoU" if key == "miou" else "robust acc."
+    out = [f"Adversarial robustness ({md((adv.get('gradients') or {}).get('source'))} gradients): {label} "
+           f"**{pct(v.get('robust_miou' if key == 'miou' else 'robust_accuracy'))}** under {md(v.get('attack'))} at "
+           f"{md(budget_label(v.get('eps'), str(adv.get('norm'))))}",
+           "", "| attack | eps | " + " | ".join(f"{short} {md(e)}" for e in engines) + " | success rate |",
            "|---|---|" + "---:|" * (len(engines) + 1)]
     for c in (c for c in adv["cells"] if isinstance(c, dict)):
-        accs = " | ".join(pct(((c.get("engines") or {}).get(e) or {}).get("accuracy")) for e in engines)
+        accs = " | ".join(pct(((c.get("engines") or {}).get(e) or {}).get(key)) for e in engines)
         out.append(f"| {md(c.get('attack'))} | {md(budget_label(c.get('eps'), str(adv.get('norm'))))} | {accs} | "
                    f"{pct(c.get('success_rate'))} |")
     return out + [""]

@@ -287,7 +287,8 @@ def _adversarial(entries: list[Entry]) -> str:
     label = (lambda v: f"{v * 255:.3g}/255") if norm == "linf" else (lambda v: f"{v:g}")  # noqa: E731
 
     def robust(e: Entry, eps: float) -> float | None:
-        return next((c.get("accuracy") for c in e.attack["cells"] if c.get("attack") == attack and c.get("eps") == eps), None)
+        key = "miou" if e.attack.get("metric") == "miou" else "accuracy"  # a segmentation task's audit: robust mIoU
+        return next((c.get(key) for c in e.attack["cells"] if c.get("attack") == attack and c.get("eps") == eps), None)
 
     rows = [[esc(e.backbone), esc(MODE_NAMES.get(e.combo["mode"], e.combo["mode"])), esc(_task_name(e.combo["task"])),
              esc(e.combo["augment"]), esc(f'{e.combo["lr"]:g}'), *(_num(robust(e, b)) for b in budgets)] for e in done]
@@ -301,5 +302,6 @@ def _adversarial(entries: list[Entry]) -> str:
     head = ["pre-training (backbone)", "mode", "task", "augment", "lr", *(f"eps {label(b)}" for b in budgets)]
     return _section("adversarial", "Adversarial accuracy after fine-tuning (seed 003)",
                     f'<p class="muted">Robust accuracy under {esc(attack)} ({esc(norm)}) of each fine-tuned export, judged '
-                    "on the engine; eps 0 is the clean accuracy. If robust pre-training passes robustness on, its rows stay "
+                    "on the engine (segmentation tasks: robust mIoU); eps 0 is the clean figure. If robust pre-training "
+                    "passes robustness on, its rows stay "
                     "higher as the budget grows.</p>" + chart + table(head, rows, "study-adversarial"))

@@ -155,7 +155,7 @@ def test_gate(classifier_onnx, cifar_dir, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"task": "ade20k"}, "classification only for now"),
+    ({"task": "coco"}, "classification and segmentation only"),
     ({"norm": "l1"}, "unknown --norm 'l1'"),
     ({"attacks": ["deepfool"]}, "unknown attack 'deepfool'"),
     ({"gradients": "none", "attacks": ["pgd"]}, "needs gradients"),

@@ -1,8 +1,9 @@
 """Everything `audit attack` does, callable from Python: `run_attack_audit(AttackConfig(...)) -> AttackAuditResult`.
 
 One cell per (attack, norm, eps), saved atomically under OUT/attack-cells (per-image correctness on
-every engine and queries in the .npz) with a manifest (OUT/attack.json) that `--resume` checks, so a
-killed run continues where it stopped and gives the same numbers bit for bit.
+every engine, or for segmentation mIoU's per-image intersection / union counts, and queries in the
+.npz) with a manifest (OUT/attack.json) that `--resume` checks, so a killed run continues where it
+stopped and gives the same numbers bit for bit.
 
 Example:
     >>> from audit.adversarial import AttackConfig, run_attack_audit
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from audit.adversarial import document, sources
-from audit.adversarial.inputs import Judge, load_x01, model_labels
+from audit.adversarial.inputs import Judge, load_inputs, model_label_maps, model_labels
 from audit.api import sha256_of
 from audit.cellstore import CellStore
 from audit.datasets import open_dataset, task_type
@@ -44,7 +45,8 @@ class AttackConfig:
     data: str
     out: str | None = None
     format: str | None = None
-    attacks: list[str] | None = None  # the first is the verdict's; default autoattack, square with --gradients none
+    # the first is the verdict's; default autoattack (segmentation: pgd), square with --gradients none
+    attacks: list[str] | None = None
     norm: str = "linf"
     eps: list[float] | None = None  # [0, 1] pixel units; default DEFAULT_EPS[norm]
     gradients: str | None = None  # see audit.adversarial.sources; default engine-onnx for ONNX, none otherwise
@@ -61,9 +63,11 @@ class AttackConfig:
     model_config: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     ignore_unmatched_labels: bool = False
+    num_classes: int | None = None  # generic segmentation folders (--task segmentation): the class count
+    ignore_index: int = 255  # segmentation: the label map value left out of the metric and the attack loss
     skip_bad: bool = False
     max_image_pixels: int | None = None
-    fail_under_robust_acc: float | None = None
+    fail_under_robust_acc: float | None = None  # segmentation: gates on the robust mIoU
     examples: int = 3
     report: bool = True
     progress: bool = True
@@ -104,38 +108,47 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
     out = prepare_out(config.out or f"runs/{Path(config.model).stem}-{config.task}-attack")
     ttype = task_type(config.task)
     dataset = open_dataset(config.task, config.data, skip_bad=config.skip_bad, max_image_pixels=config.max_image_pixels,
-                           format=config.format).subset(config.limit, config.seed)
+                           format=config.format, num_classes=config.num_classes,
+                           ignore_index=config.ignore_index).subset(config.limit, config.seed)
     judges = [_judge(config, config.model, ttype, dataset, "engine")]
     judges += [_judge(config, path, ttype, dataset, "transfer") for path in config.transfer_to]
     _unique_names(judges, [config.model, *config.transfer_to])
     main = judges[0]
     spec = main.adapter.spec
-    x01 = load_x01(dataset, spec)
-    labels = model_labels(main.adapter, dataset)
+    x01, metas = load_inputs(dataset, spec)
+    if ttype == "segmentation":
+        for judge in judges:
+            judge.metas = metas
+        labels = model_label_maps(main.adapter, dataset, metas)
+    else:
+        labels = model_labels(main.adapter, dataset)
 
     store = AttackCellStore(out)
     manifest = {"model_sha256": sha256_of(config.model), "transfer_sha256": [sha256_of(p) for p in config.transfer_to],
                 "task": config.task, "data": str(Path(config.data).resolve()), "num_images": len(dataset),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "limit": config.limit,
                 "seed": config.seed, "attacks": attacks, "norm": norm, "eps": eps, "gradients": gradients,
-                "steps": config.steps, "queries": config.queries, "restarts": config.restarts, "spec": spec.to_metadata()}
+                "steps": config.steps, "queries": config.queries, "restarts": config.restarts, "spec": spec.to_metadata(),
+                **({"num_classes": dataset.num_classes, "ignore_index": config.ignore_index} if ttype == "segmentation" else {})}
     store.check_manifest(manifest, config.resume)
 
     cells = [(a, norm, e) for a in attacks for e in eps]
     todo = [c for c in cells if not store.has(c)]
     n_attacked = sum(1 for c in todo if c[2] > 0)
+    # made before any cell runs, so a model the source cannot attack (argmax inside) stops at once
+    target = sources.make_target(gradients, config.model, main.adapter.engine, spec) if n_attacked else None
+    clean_metrics = [j.evaluate(dataset, x01, config.batch_size) for j in judges]
+    clean = [document.engine_state(m.state(), ttype) for m in clean_metrics]
+    if ttype == "segmentation" and clean_metrics[0].compute()["mIoU"] is None:
+        raise ConfigError(f"no image of the {len(dataset)} attacked has a labelled pixel the model can predict; "
+                          "check --data, --limit and the label mapping")
     bar = _progress(n_attacked * len(dataset), config.progress)
-    target = None
     try:
         for cell in todo:
-            if cell[2] > 0 and target is None:
-                target = sources.make_target(gradients, config.model, main.adapter.engine, spec)
-            _run_cell(cell, target, x01, labels, dataset, judges, store, config, bar)
+            _run_cell(cell, target, x01, labels, dataset, judges, store, config, bar, clean[0])
     finally:
         bar.close()
 
-    clean_metrics = [j.evaluate(dataset, x01, config.batch_size) for j in judges]
-    clean = [m.state()["hit1"].copy() for m in clean_metrics]
     loaded = {c: store.load(c) for c in cells}
     section = document.section(loaded, cells, attacks, norm, eps, judges, clean, gradients, config, x01, out, dataset)
     doc = document.results_document(config, dataset, main, clean_metrics[0], section, ttype, started)
@@ -144,17 +157,19 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
 
 def check_config(config: AttackConfig) -> tuple[str, list[float], str, list[str]]:
     """Validate the flags before anything is opened; one-line errors."""
-    if task_type(config.task) != "classification":
-        raise ConfigError(f"audit attack: classification only for now (got --task {config.task}); "
-                          "use --task cifar10 or classification")
+    ttype = task_type(config.task)
+    if ttype not in ("classification", "segmentation"):
+        raise ConfigError(f"audit attack: classification and segmentation only (got --task {config.task}, a {ttype} task); "
+                          "use --task cifar10, classification, ade20k or segmentation")
     if config.norm not in DEFAULT_EPS:
         raise ConfigError(f"unknown --norm '{config.norm}'; valid: {', '.join(DEFAULT_EPS)}")
     eps = sorted(set(float(e) for e in (config.eps if config.eps is not None else DEFAULT_EPS[config.norm])))
     if not eps or any(not (0.0 <= e) or (config.norm == "linf" and e > 1.0) for e in eps):
         raise ConfigError(f"--eps must be budgets in [0, 1] pixel units for linf (>= 0 for l2), got {config.eps}")
     gradients = sources.parse_gradients(config.gradients, config.model)
-    attacks = list(dict.fromkeys(config.attacks or (["square"] if gradients == "none" else ["autoattack"])))
-    sources.check_attacks(attacks, gradients)
+    default = "square" if gradients == "none" else "autoattack" if ttype == "classification" else "pgd"
+    attacks = list(dict.fromkeys(config.attacks or [default]))
+    sources.check_attacks(attacks, gradients, ttype)
     if config.fail_under_robust_acc is not None and not 0.0 <= config.fail_under_robust_acc <= 1.0:
         raise ConfigError(f"--fail-under-robust-acc is a fraction in [0, 1], got {config.fail_under_robust_acc}")
     for path in config.transfer_to:
@@ -184,13 +199,15 @@ def _unique_names(judges: list[Judge], paths: list[str]) -> None:
 
 
 def _run_cell(cell, target, x01: np.ndarray, labels: np.ndarray, dataset, judges: list[Judge], store: CellStore,
-              config: AttackConfig, bar) -> None:
+              config: AttackConfig, bar, clean_main: dict[str, np.ndarray]) -> None:
     """Craft the cell's examples (none at eps 0), judge them on every engine, save the cell."""
     attack, norm, eps = cell
     t0 = time.perf_counter()
     x_adv, queries = x01, np.zeros(len(x01), np.int64)
-    source_correct = np.zeros(len(x01), bool)
-    attacked = np.flatnonzero(labels >= 0)  # an image whose class the model lacks is never correct anyway
+    dense = labels.ndim == 3
+    source_correct = np.full(len(x01), np.nan) if dense else np.zeros(len(x01), bool)
+    # an image whose class the model lacks (segmentation: without a valid pixel) is never correct anyway
+    attacked = np.flatnonzero((labels.reshape(len(labels), -1) >= 0).any(axis=1))
     if eps > 0 and len(attacked):
         from audit.attacks import Budget, run_attack
 
@@ -200,17 +217,20 @@ def _run_cell(cell, target, x01: np.ndarray, labels: np.ndarray, dataset, judges
         x_adv = x01.copy()
         x_adv[attacked] = np.clip(np.asarray(outcome.x_adv, np.float32), 0.0, 1.0)
         queries[attacked] = np.asarray(outcome.queries, np.int64)
-        source_correct[attacked] = np.asarray(outcome.correct, bool)
+        source_correct[attacked] = np.asarray(outcome.correct, source_correct.dtype)
         source = outcome.source
     else:
         source = getattr(target, "source", None)
-    state = {f"correct_{i}": j.correct(dataset, x_adv, config.batch_size) for i, j in enumerate(judges)}
-    picks = document.example_positions(state["correct_0"], x01, x_adv, config.examples)
+    state: dict[str, np.ndarray] = {}
+    for i, judge in enumerate(judges):
+        state.update({f"{key}_{i}": value for key, value in judge.state(dataset, x_adv, config.batch_size).items()})
+    picks = document.pick_examples(document.engine_state(state, dataset.task_type, 0), clean_main, x01, x_adv, config.examples)
     state.update({"queries": queries, "source_correct": source_correct, "example_positions": picks,
                   "example_x": x_adv[picks].astype(np.float32)})
     record = {"attack": attack, "norm": norm, "eps": eps, "num_images": len(x01), "source": source,
               "seconds": round(time.perf_counter() - t0, 3),
-              "accuracy": {j.name: float(state[f"correct_{i}"].mean()) for i, j in enumerate(judges)}}
+              **{key: {j.name: document.figures(document.engine_state(state, dataset.task_type, i)).get(key)
+                       for i, j in enumerate(judges)} for key in (("accuracy", "miou") if dense else ("accuracy",))}}
     store.save(cell, record, state)
 
 

@@ -4,6 +4,7 @@ attack-only document (its clean cell, verdict, engine) so that it is complete an
 Robust accuracy at a budget counts an image as robust only if it is correct clean and no adversarial
 example was found for it at that budget or any smaller one (a smaller ball lies inside a larger), so
 it never rises with the budget. `accuracy_at_budget` is the attack run at that budget alone.
+Segmentation documents (`metric: miou`) hold robust mIoU and pixel accuracy instead (audit.adversarial.dense).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from audit import results
+from audit.adversarial import dense
 from audit.api import sha256_of
 from audit.environment import environment
 from audit.execution.document import report_renderer
@@ -44,6 +46,34 @@ def example_positions(correct: np.ndarray, x01: np.ndarray, x_adv: np.ndarray, c
     return np.asarray(order[:count], np.int64)
 
 
+def engine_state(state: dict[str, np.ndarray], ttype: str, index: int | None = None) -> dict[str, np.ndarray]:
+    """One engine's per-image state: a metric's (`Accuracy` / `MeanIoU`) or engine `index`'s in a cell.
+
+    Example:
+        >>> engine_state({"correct_0": np.array([True]), "queries": np.array([3])}, "classification", 0)
+        {'correct': array([ True])}
+    """
+    keys = dense.KEYS if ttype == "segmentation" else ("correct",)
+    if index is None:
+        return {k: np.asarray(state[k]).copy() for k in keys} if ttype == "segmentation" else {"correct": state["hit1"].copy()}
+    return {k: state[f"{k}_{index}"] for k in keys}
+
+
+def figures(engine: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Accuracy (segmentation: pixel accuracy and mIoU) of one engine's per-image state."""
+    if "correct" in engine:
+        return {"accuracy": float(np.asarray(engine["correct"]).mean())}
+    return dense.figures(engine)
+
+
+def pick_examples(adv: dict[str, np.ndarray], clean: dict[str, np.ndarray], x01: np.ndarray, x_adv: np.ndarray,
+                  count: int) -> np.ndarray:
+    """The example images of a cell (`example_positions`; segmentation: `dense.example_positions`)."""
+    if "correct" in adv:
+        return example_positions(adv["correct"], x01, x_adv, count)
+    return dense.example_positions(adv, clean, x01, x_adv, count)
+
+
 def robust_table(raw: dict[float, np.ndarray], clean: np.ndarray) -> dict[float, np.ndarray]:
     """Per budget, ascending: clean-correct and not broken at this or any smaller budget.
 
@@ -66,25 +96,15 @@ def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[
     from audit.adversarial import sources
 
     names = [j.name for j in judges]
-    rows = []
-    for attack in attacks:
-        tables = [robust_table({e: loaded[(attack, norm, e)][1][f"correct_{i}"] for e in eps}, clean[i]) for i in range(len(judges))]
-        for e in eps:
-            record, state = loaded[(attack, norm, e)]
-            per_engine = {}
-            for i, name in enumerate(names):
-                robust, base = tables[i][e], int(clean[i].sum())
-                per_engine[name] = {"accuracy": float(robust.mean()), "accuracy_at_budget": float(state[f"correct_{i}"].mean()),
-                                    "success_rate": None if base == 0 else float(1 - robust.sum() / base)}
-            spent = state["queries"][clean[0]] if e > 0 else np.zeros(0, np.int64)
-            rows.append({"attack": attack, "norm": norm, "eps": e, "num_images": int(record["num_images"]),
-                         "seconds": record.get("seconds"), "source": record.get("source"),
-                         "accuracy": per_engine[names[0]]["accuracy"], "success_rate": per_engine[names[0]]["success_rate"],
-                         "queries_mean": float(spent.mean()) if len(spent) else None,
-                         "queries_median": float(np.median(spent)) if len(spent) else None, "engines": per_engine})
+    segmentation = "correct" not in clean[0]
+    rows = (dense.rows if segmentation else accuracy_rows)(loaded, attacks, norm, eps, names, clean)
     verdict_attack, top = attacks[0], max(eps)
-    robust_acc = next(r["accuracy"] for r in rows if r["attack"] == verdict_attack and r["eps"] == top)
-    examples = write_examples(loaded[(verdict_attack, norm, top)][1], x01, judges[0], dataset, out, verdict_attack, top)
+    verdict_row = next(r for r in rows if r["attack"] == verdict_attack and r["eps"] == top)
+    write = write_dense_examples if segmentation else write_examples
+    examples = write(loaded[(verdict_attack, norm, top)][1], x01, judges[0], dataset, out, verdict_attack, top)
+    clean_figures = [figures(c) for c in clean]
+    metric = {"metric": "miou", "clean_miou": {n: f["miou"] for n, f in zip(names, clean_figures)}} if segmentation \
+        else {"metric": "accuracy"}
     return {"threat_model": {"description": THREAT_MODEL.format(norm="L-inf" if norm == "linf" else "L2"),
                              "space": "[0, 1] pixels at the network input geometry, before normalisation",
                              "input_size": list(x01.shape[2:]), "clip": [0.0, 1.0], "requantised": False, "norm": norm},
@@ -92,12 +112,36 @@ def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[
             "norm": norm, "eps": eps,
             "settings": {"steps": config.steps, "queries": config.queries, "restarts": config.restarts,
                          "seed": config.seed, "batch_size": config.batch_size, "limit": config.limit},
-            "engines": [j.describe() for j in judges],
-            "clean": {name: float(c.mean()) for name, c in zip(names, clean)},
+            "engines": [j.describe() for j in judges], **metric,
+            "clean": {name: f["accuracy"] for name, f in zip(names, clean_figures)},
             "cells": rows,
-            "verdict": {"attack": verdict_attack, "norm": norm, "eps": top, "engine": names[0], "robust_accuracy": robust_acc,
-                        "threshold": config.fail_under_robust_acc},
+            "verdict": {"attack": verdict_attack, "norm": norm, "eps": top, "engine": names[0],
+                        "robust_accuracy": verdict_row["accuracy"], "threshold": config.fail_under_robust_acc,
+                        **({"metric": "miou", "robust_miou": verdict_row["miou"]} if segmentation else {"metric": "accuracy"})},
             "examples": examples}
+
+
+def accuracy_rows(loaded: dict, attacks: list[str], norm: str, eps: list[float], names: list[str],
+                  clean: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """The section's cells for classification: robust accuracy and success rate per engine, queries."""
+    rows = []
+    for attack in attacks:
+        tables = [robust_table({e: loaded[(attack, norm, e)][1][f"correct_{i}"] for e in eps}, clean[i]["correct"])
+                  for i in range(len(names))]
+        for e in eps:
+            record, state = loaded[(attack, norm, e)]
+            per_engine = {}
+            for i, name in enumerate(names):
+                robust, base = tables[i][e], int(clean[i]["correct"].sum())
+                per_engine[name] = {"accuracy": float(robust.mean()), "accuracy_at_budget": float(state[f"correct_{i}"].mean()),
+                                    "success_rate": None if base == 0 else float(1 - robust.sum() / base)}
+            spent = state["queries"][clean[0]["correct"]] if e > 0 else np.zeros(0, np.int64)
+            rows.append({"attack": attack, "norm": norm, "eps": e, "num_images": int(record["num_images"]),
+                         "seconds": record.get("seconds"), "source": record.get("source"),
+                         "accuracy": per_engine[names[0]]["accuracy"], "success_rate": per_engine[names[0]]["success_rate"],
+                         "queries_mean": float(spent.mean()) if len(spent) else None,
+                         "queries_median": float(np.median(spent)) if len(spent) else None, "engines": per_engine})
+    return rows
 
 
 def write_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path, attack: str, eps: float) -> list[dict[str, Any]]:
@@ -127,6 +171,48 @@ def write_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path, atta
     return entries
 
 
+def write_dense_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path, attack: str, eps: float) -> list[dict[str, Any]]:
+    """Segmentation: the PNG triples of `write_examples`, plus the ground truth and the masks the engine
+    predicts on the clean and the adversarial image (decoded as `audit run` decodes them)."""
+    picks = state["example_positions"].astype(np.int64)
+    if not len(picks):
+        return []
+    adv, clean = state["example_x"], x01[picks]
+    masks_clean = judge.scores(clean, len(picks), picks)
+    masks_adv = judge.scores(adv, len(picks), picks)
+    names, k = dataset.class_names, dataset.num_classes
+    entries = []
+    for j, pos in enumerate(picks.tolist()):
+        delta = adv[j] - clean[j]
+        peak = float(np.abs(delta).max())
+        amplification = 0.5 / peak if peak > 0 else 1.0
+        stem = f"{j:02d}-{attack}-eps{eps:.6g}"
+        files = {}
+        for kind, image in (("clean", clean[j]), ("adversarial", adv[j]), ("perturbation", 0.5 + delta * amplification)):
+            files[kind] = f"adversarial/{stem}-{kind}.png"
+            write_image(out / files[kind], _to_uint8(image))
+        truth, ignore = np.asarray(dataset.target(pos)), getattr(dataset, "ignore_index", 255)
+        files.update(dense.write_masks(out, stem, {"ground_truth_mask": truth, "clean_mask": masks_clean[j],
+                                                   "adversarial_mask": masks_adv[j]}, k, EXAMPLE_SIDE, truth == ignore))
+        accuracy = [_pixel_accuracy(m, truth, ignore) for m in (masks_clean[j], masks_adv[j])]
+        present = [names[c] for c in np.unique(truth) if 0 <= c < len(names)]
+        entries.append({"image_id": dataset.image_id(pos), "label": ", ".join(present[:6]) or None, **files,
+                        "amplification": round(amplification, 3), "linf": peak, "l2": float(np.sqrt((delta ** 2).sum())),
+                        "clean_prediction": _accuracy_text(accuracy[0]), "adversarial_prediction": _accuracy_text(accuracy[1]),
+                        "clean_pixel_accuracy": accuracy[0], "adversarial_pixel_accuracy": accuracy[1],
+                        "attack": attack, "eps": eps})
+    return entries
+
+
+def _pixel_accuracy(pred: np.ndarray, truth: np.ndarray, ignore_index: int) -> float | None:
+    valid = truth != ignore_index
+    return float((pred[valid] == truth[valid]).mean()) if valid.any() else None
+
+
+def _accuracy_text(value: float | None) -> str | None:
+    return None if value is None else f"pixel accuracy {value * 100:.1f}%"
+
+
 def _to_uint8(chw: np.ndarray) -> np.ndarray:
     image = np.clip(np.rint(np.transpose(chw, (1, 2, 0)) * 255), 0, 255).astype(np.uint8)
     scale = max(1, EXAMPLE_SIDE // max(image.shape[:2]))
@@ -142,12 +228,14 @@ def _top(scores: np.ndarray, names: list[str]) -> str | None:
 
 
 def verdict(adv: dict[str, Any]) -> dict[str, Any]:
-    """Pass / fail of --fail-under-robust-acc on the verdict attack's largest budget (main engine)."""
+    """Pass / fail of --fail-under-robust-acc on the verdict attack's largest budget (main engine); for
+    segmentation the gate is on the robust mIoU."""
     v = adv["verdict"]
-    limit, value = v["threshold"], v["robust_accuracy"]
+    miou = v.get("metric") == "miou"
+    limit, value = v["threshold"], v["robust_miou"] if miou else v["robust_accuracy"]
     if limit is None:
         return {"status": "none", "reasons": []}
-    where = f"robust accuracy under {v['attack']} at {v['norm']} eps {v['eps']:.6g}"
+    where = f"robust {'mIoU' if miou else 'accuracy'} under {v['attack']} at {v['norm']} eps {v['eps']:.6g}"
     if value < limit:
         return {"status": "fail", "reasons": [f"{where} {value:.4f} is under the required {limit:.4f}"]}
     return {"status": "pass", "reasons": [f"{where} {value:.4f} meets {limit:.4f}"]}

@@ -82,15 +82,27 @@ def _is_qdq(model: str | Path) -> bool:
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
 
 
-def check_attacks(attacks: list[str], gradients: str) -> None:
-    """Known attack names, and gradient attacks only with a gradient source; one-line errors saying
-    what to use instead (autoattack without gradients runs its black-box member, Square, alone)."""
-    from audit.attacks import ATTACKS
+def check_attacks(attacks: list[str], gradients: str, task: str = "classification") -> None:
+    """Known attack names, attacks made for the task, and gradient attacks only with a gradient source;
+    one-line errors saying what to use instead (autoattack without gradients runs its black-box member,
+    Square, alone; segmentation runs fgsm, pgd and square, not the APGD / AutoAttack classifiers' attacks).
+
+    Example:
+        >>> check_attacks(["apgd-ce"], "engine-onnx", "segmentation")
+        Traceback (most recent call last):
+        ...
+        audit.errors.ConfigError: --attack apgd-ce is a classification attack; for segmentation use fgsm, pgd, segpgd, square
+    """
+    from audit.attacks import ATTACKS, attack_names
 
     for name in attacks:
-        if ATTACKS.get(name).white_box and gradients == "none":  # get: unknown names listed with the valid ones
+        if task not in ATTACKS.get(name).tasks:  # get: unknown names listed with the valid ones
+            raise ConfigError(f"--attack {name} is a {' / '.join(ATTACKS.get(name).tasks)} attack; for {task} use "
+                              f"{', '.join(attack_names(task))}")
+        if ATTACKS.get(name).white_box and gradients == "none":
+            alone = " (or autoattack, which then runs Square alone)" if task == "classification" else ""
             raise ConfigError(f"--attack {name} needs gradients, and --gradients none gives none; "
-                              "use --attack square (or autoattack, which then runs Square alone), or a gradient source")
+                              f"use --attack square{alone}, or a gradient source")
 
 
 def make_target(gradients: str, model: str, engine, spec):

@@ -4,6 +4,8 @@ NumPy only: it needs nothing but `target.logits`, so it runs against the deploye
 without torch, and gradient masking (a rounding step, a non-differentiable op) does not stop it.
 
 Margin loss z_y - max_{i != y} z_i, minimised; an image stops being queried once it is misclassified.
+Segmentation (`objective=SEGMENTATION`): the loss is the fraction of correctly labelled valid pixels,
+read from the engine's logits or its label map (so argmax-only engines are attacked too).
 `queries` (default 1000 per restart; standard AutoAttack uses 5000) counts the model evaluations of
 the search, the initialisation included. The square side follows the paper's schedule of p (the
 fraction of pixels changed): p_init = 0.8 (AutoAttack's and torchattacks' default), halved at
@@ -68,10 +70,10 @@ def eta(s: int, rng: np.random.Generator) -> np.ndarray:
     return m.T if rng.random() > 0.5 else m
 
 
-def _linf(target, x, y, eps, n_queries, rng):
+def _linf(target, x, y, eps, n_queries, rng, loss=margins):
     n, c, h, w = x.shape
     x_best = np.clip(x + eps * rng.choice([-1.0, 1.0], size=(n, c, 1, w)), 0, 1).astype(np.float32)
-    m_best = margins(target.logits(x_best), y)
+    m_best = loss(target.logits(x_best), y)
     used = np.ones(n, np.int64)
     rows, cols = np.arange(h), np.arange(w)
     for i in range(1, n_queries):
@@ -85,8 +87,8 @@ def _linf(target, x, y, eps, n_queries, rng):
         signs = eps * rng.choice([-1.0, 1.0], size=(len(idx), c, 1, 1))
         x_cur = x[idx]
         x_new = np.clip(np.where(mask, x_cur + signs, x_best[idx]), x_cur - eps, x_cur + eps)
-        _query(target, np.clip(x_new, 0, 1).astype(np.float32), y, idx, x_best, m_best, used)
-    return x_best, m_best <= 0, used
+        _query(target, np.clip(x_new, 0, 1).astype(np.float32), y, idx, x_best, m_best, used, loss)
+    return x_best, m_best, used
 
 
 def _l2_normalise(d: np.ndarray, eps: float) -> np.ndarray:
@@ -94,7 +96,7 @@ def _l2_normalise(d: np.ndarray, eps: float) -> np.ndarray:
     return d / np.maximum(n, 1e-12) * eps
 
 
-def _l2(target, x, y, eps, n_queries, rng):
+def _l2(target, x, y, eps, n_queries, rng, loss=margins):
     n, c, h, w = x.shape
     s0 = max(min(h, w) // 5, 1)
     delta = np.zeros_like(x, dtype=np.float64)
@@ -104,7 +106,7 @@ def _l2(target, x, y, eps, n_queries, rng):
             r, q = off_h + bh * s0, off_w + bw * s0
             delta[:, :, r:r + s0, q:q + s0] += eta(s0, rng)[None, None] * rng.choice([-1.0, 1.0], size=(n, c, 1, 1))
     x_best = np.clip(x + _l2_normalise(delta, eps), 0, 1).astype(np.float32)
-    m_best = margins(target.logits(x_best), y)
+    m_best = loss(target.logits(x_best), y)
     used = np.ones(n, np.int64)
     for i in range(1, n_queries):
         idx = np.flatnonzero(m_best > 0)
@@ -130,8 +132,8 @@ def _l2(target, x, y, eps, n_queries, rng):
         new *= np.sqrt(np.maximum(eps ** 2 - norm_img ** 2, 0) / c + norm_windows ** 2)
         d[win2] = 0
         d[win1] = new
-        _query(target, np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32), y, idx, x_best, m_best, used)
-    return x_best, m_best <= 0, used
+        _query(target, np.clip(x_cur + _l2_normalise(d, eps), 0, 1).astype(np.float32), y, idx, x_best, m_best, used, loss)
+    return x_best, m_best, used
 
 
 def _corner(rng: np.random.Generator, k: int, h: int, w: int, s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,31 +156,37 @@ def _etas(s: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _query(target, x_new: np.ndarray, y: np.ndarray, idx: np.ndarray, x_best: np.ndarray, m_best: np.ndarray,
-           used: np.ndarray) -> None:
-    """One query for the images `idx`: count it, and keep each candidate that lowers its margin (in place)."""
-    m = margins(target.logits(x_new), y[idx])
+           used: np.ndarray, loss=margins) -> None:
+    """One query for the images `idx`: count it, and keep each candidate that lowers its loss (in place)."""
+    m = loss(target.logits(x_new), y[idx])
     used[idx] += 1
     better = m < m_best[idx]
     m_best[idx[better]] = m[better]
     x_best[idx[better]] = x_new[better]
 
 
-@register_attack("square", white_box=False, summary="Square attack: black-box random search, margin loss, 1000 queries")
+@register_attack("square", white_box=False, summary="Square attack: black-box random search, margin loss, 1000 queries",
+                 tasks=("classification", "segmentation"))
 def square(target, x: np.ndarray, y: np.ndarray, budget: Budget, *, seed: int, steps=None, restarts: int = 1,
-           queries: int | None = None):
+           queries: int | None = None, objective=None):
     """Square attack with `restarts` runs of `queries` evaluations each, on the images not yet broken."""
+    loss = margins if objective is None else objective.search_loss
     rng = np.random.default_rng(seed)
     n_queries = queries or SQUARE_QUERIES
     run = _linf if budget.norm == "linf" else _l2
     best = x.copy()
     broken = np.zeros(len(x), bool)
+    kept = np.full(len(x), np.inf)  # segmentation: each image keeps the restart that left it the lowest loss
     used = np.zeros(len(x), np.int64)
     for _ in range(restarts):
         idx = np.flatnonzero(~broken)
         if not len(idx):
             break
-        adv, hit, n = run(target, x[idx], y[idx], budget.eps, n_queries, rng)
-        best[idx] = adv
+        adv, m, n = run(target, x[idx], y[idx], budget.eps, n_queries, rng, loss)
+        hit = m <= 0
+        better = np.ones(len(idx), bool) if objective is None else m < kept[idx]
+        best[idx[better]] = adv[better]
+        kept[idx[better]] = m[better]
         broken[idx[hit]] = True
         used[idx] += n
     return best, broken, used

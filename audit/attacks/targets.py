@@ -3,6 +3,8 @@
 Every target takes [N, 3, H, W] float32 images in [0, 1] at the network input geometry, in RGB, and
 returns [N, C] float32 logits. Normalisation (channel order, mean, std) happens inside the target,
 exactly as `audit.tasks.preprocess.normalise` does it, so perturbations live in pixel space.
+A segmentation model's target returns [N, C, H, W] logits at the input size (bilinear, as `audit run`
+resizes them; an engine with an argmax inside returns its [N, H, W] label map, query access only).
 
 - `EngineTarget`: an `audit.engines` engine; NumPy + ONNX Runtime only (no torch), query access only.
 - `TorchTarget`: a torch classifier that takes normalised input; `module()` wraps the normalisation
@@ -69,8 +71,9 @@ class EngineTarget:
     differentiable = False
 
     def __init__(self, engine: Any, spec: ModelSpec):
-        if spec.task != "classification":
-            raise ConfigError(f"adversarial attacks support classification models; this model's task is '{spec.task}'")
+        if spec.task not in ("classification", "segmentation"):
+            raise ConfigError("adversarial attacks support classification and segmentation models; "
+                              f"this model's task is '{spec.task}'")
         self.engine, self.spec = engine, spec
         info = engine.inputs[0]
         self._input = info.name
@@ -88,13 +91,40 @@ class EngineTarget:
             if self._batch and n < self._batch:  # pad a fixed-batch engine's last chunk
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self._batch - n, axis=0)])
             out = np.asarray(self.engine.run({self._input: chunk})[0], np.float32)
-            if out.ndim != 2:
+            if self.spec.task == "segmentation":
+                out = dense_at_input(out, feed.shape[2:], self.spec.output_convention)
+            elif out.ndim != 2:
                 raise ModelError(f"the model's first output has shape {list(out.shape)}; an attack needs [N, C] class logits")
             outs.append(out[:n])
         return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
     def module(self):
         raise _not_differentiable("the inference engine")
+
+
+def dense_at_input(out: np.ndarray, size: tuple[int, int], convention: str) -> np.ndarray:
+    """A segmentation engine's output at the input size: [N, C, H, W] logits resized bilinearly (as
+    the `segmentation_logits` decoder resizes them), or an [N, H, W] label map resized nearest.
+
+    Example:
+        >>> dense_at_input(np.zeros((1, 5, 4, 4), np.float32), (8, 8), "segmentation_logits").shape
+        (1, 5, 8, 8)
+    """
+    from audit.tasks.preprocess import map_to_original
+
+    labels = convention == "segmentation_labels"
+    if labels and out.ndim == 4 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.ndim != (3 if labels else 4):
+        raise ModelError(f"the model's first output has shape {list(out.shape)}; convention {convention} expects "
+                         f"{'[N, H, W] labels' if labels else '[N, C, H, W] logits'}")
+    if tuple(out.shape[-2:]) == tuple(size):
+        return out
+    meta = {"pad": (0, 0), "input": tuple(size), "scale": (1.0, 1.0), "orig": tuple(size)}  # a map at a stride of the input
+    if labels:
+        return np.stack([map_to_original(m, meta, nearest=True) for m in out]).astype(np.float32)
+    planes = [map_to_original(np.ascontiguousarray(z.transpose(1, 2, 0)), meta, nearest=False) for z in out]
+    return np.stack([p.reshape(*size, -1).transpose(2, 0, 1) for p in planes]).astype(np.float32)
 
 
 class TorchTarget:
@@ -139,6 +169,7 @@ def _Normalised(inner: Any, spec: ModelSpec):
             super().__init__()
             self.inner = inner
             self.bgr = spec.channel_order == "BGR"
+            self.dense = spec.task == "segmentation"
             self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))
             self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1))
 
@@ -146,6 +177,8 @@ def _Normalised(inner: Any, spec: ModelSpec):
             if self.bgr:
                 x = x.flip(1)
             out = self.inner((x - self.mean) / self.std)
+            if self.dense and out.shape[-2:] != x.shape[-2:]:  # logits at a stride: to the input size, as decoded
+                out = torch.nn.functional.interpolate(out.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)
             return out.float()
 
     return Normalised().eval()
@@ -161,6 +194,9 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     Example:
         >>> target = onnx_target("model.onnx", spec)  # doctest: +SKIP
     """
+    if spec.output_convention == "segmentation_labels":
+        raise ModelError(f"{Path(path).name} outputs a label map (argmax inside the graph): it has no usable gradients; "
+                         "use --gradients checkpoint:PATH or torchvision:NAME, or the black-box attack (--gradients none)")
     onnx = require("onnx", "cpu", "Reading the ONNX graph for a white-box attack")
     onnx2torch = require("onnx2torch", "attack", "Turning the ONNX graph into a differentiable module")
     path = Path(path)
@@ -219,6 +255,7 @@ def source_target(source: str, spec: ModelSpec) -> TorchTarget:
         loaded, name = load_source(source), "checkpoint"
     else:
         raise ConfigError(f"unknown gradient source '{source}'; give checkpoint:PATH, torchvision:NAME or timm:NAME")
-    if loaded.spec.task != "classification":
-        raise ConfigError(f"gradient source '{source}' is a {loaded.spec.task} model; attacks need a classifier")
+    if loaded.spec.task != spec.task or spec.task not in ("classification", "segmentation"):
+        raise ConfigError(f"gradient source '{source}' is a {loaded.spec.task} model and the audited model a {spec.task} one; "
+                          "attacks need a classifier or a segmentation model of the same task")
     return TorchTarget(loaded.model, loaded.spec, source=name)

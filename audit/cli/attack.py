@@ -1,4 +1,5 @@
-"""`audit attack`: an adversarial audit of an ONNX model / TensorRT engine (robust accuracy per budget)."""
+"""`audit attack`: an adversarial audit of an ONNX model / TensorRT engine (robust accuracy, or for
+segmentation robust mIoU, per budget)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,20 @@ import click
 
 from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP
 
-TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "segmentation"]  # the API refuses all but
-# classification with one line ("classification only for now"), so users of `audit run`'s tasks learn why
+TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "segmentation"]  # the API refuses
+# detection with one line, so users of `audit run`'s tasks learn why
 
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind (classification only for now: cifar10, classification).")
+@click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind: cifar10, classification, ade20k, segmentation (detection is not supported).")
 @click.option("--data", required=True, type=click.Path(path_type=str), help="Dataset root in its standard layout.")
 @click.option("--format", "data_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True, help=FORMAT_HELP)
 @click.option("--out", default=None, help="Output folder [default: runs/<model>-<task>-attack].")
 @click.option("--attack", "attacks", default=None,
-              help="Attack(s), comma-separated; the first gives the verdict: autoattack, apgd-ce, apgd-t, fab-t, fab, pgd, fgsm, square "
-                   "[default: autoattack; square with --gradients none].")
+              help="Attack(s), comma-separated; the first gives the verdict: autoattack, apgd-ce, apgd-t, apgd-dlr, fab-t, fab, "
+                   "pgd, fgsm, square; segmentation: pgd, segpgd, fgsm, square [default: autoattack, segmentation pgd; "
+                   "square with --gradients none].")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True)
 @click.option("--eps", default=None, help="Budgets on [0, 1] pixels, e.g. 0,1/255,2/255,4/255,8/255 "
                                           "[default: that for linf; 0,0.25,0.5,1.0 for l2].")
@@ -49,16 +51,20 @@ TASK_CHOICES = ["cifar10", "classification", "coco", "detection", "ade20k", "seg
 @click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
 @click.option("--label-space", type=click.Choice(["index", "names"]), default=None)
 @click.option("--ignore-unmatched-labels", is_flag=True, help="Leave out classes without a counterpart (listed in the results).")
+@click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
+@click.option("--ignore-index", default=255, show_default=True, type=int, help="Segmentation: the label map value ignored.")
 @click.option("--fail-under-robust-acc", default=None, type=float,
-              help="Exit 2 when the verdict attack's robust accuracy at the largest budget is under this (fraction).")
+              help="Exit 2 when the verdict attack's robust accuracy at the largest budget is under this (fraction); "
+                   "for segmentation the robust mIoU.")
 @click.option("--examples", default=3, show_default=True, type=click.IntRange(min=0), help="Example images in the report.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, transfer_to, steps, queries, restarts, limit,
            seed, batch_size, resume, provider, threads, model_config, input_size, resize, crop_pct, interpolation, mean,
-           std, channel_order, output_convention, label_space, ignore_unmatched_labels, fail_under_robust_acc, examples,
-           no_report, quiet):
-    """Attack MODEL (.onnx, or a TensorRT .engine) and measure its robust accuracy per budget.
+           std, channel_order, output_convention, label_space, ignore_unmatched_labels, num_classes, ignore_index,
+           fail_under_robust_acc, examples, no_report, quiet):
+    """Attack MODEL (.onnx, or a TensorRT .engine) and measure its robust accuracy per budget
+    (segmentation: robust mIoU and pixel accuracy).
 
     The threat model: a perturbation of the image on [0, 1] pixels at the network input geometry,
     before normalisation, within the --norm ball of radius --eps, clipped to [0, 1], fed to the
@@ -68,6 +74,8 @@ def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, t
     Example:
 
         audit attack model.onnx --task cifar10 --data data/cifar --eps 0,1/255,8/255 --transfer-to model-int8.onnx
+
+        audit attack segmenter.onnx --task ade20k --data ADEChallengeData2016 --input-size 512 512 --attack pgd,fgsm
     """
     from audit.adversarial import AttackConfig, run_attack_audit
     from audit.errors import GateFailed
@@ -80,7 +88,8 @@ def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, t
                           transfer_to=list(transfer_to), steps=steps, queries=queries, restarts=restarts,
                           limit=limit or None, seed=seed, batch_size=batch_size, resume=resume, provider=provider,
                           threads=threads, model_config=model_config, overrides=overrides,
-                          ignore_unmatched_labels=ignore_unmatched_labels, fail_under_robust_acc=fail_under_robust_acc,
+                          ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes, ignore_index=ignore_index,
+                          fail_under_robust_acc=fail_under_robust_acc,
                           examples=examples, report=not no_report, progress=not quiet)
     result = run_attack_audit(config)
     print_adversarial(result.document, str(result.out))
@@ -109,15 +118,21 @@ def parse_budgets(text: str | None) -> list[float] | None:
 
 
 def print_adversarial(doc: dict, out: str) -> None:
-    """Robust accuracy per attack and budget, one column per engine."""
+    """Robust accuracy (segmentation: robust mIoU) per attack and budget, one column per engine."""
     adv = doc["adversarial"]
     names = [e["name"] for e in adv["engines"]]
+    key = "miou" if adv.get("metric") == "miou" else "accuracy"
     click.echo(f"adversarial audit of {doc['model']['name']} ({adv['gradients']['source']}: {adv['gradients']['description']})")
-    click.echo("clean top-1: " + ", ".join(f"{n} {adv['clean'][n] * 100:.1f}%" for n in names))
-    click.echo(f"{'attack':<12}{'eps':>10}  " + "".join(f"{n[:22]:>24}" for n in names) + f"{'success':>10}{'queries':>10}")
+    if key == "miou":
+        click.echo("clean mIoU: " + ", ".join(f"{n} {adv['clean_miou'][n] * 100:.1f}%" for n in names)
+                   + "; pixel accuracy: " + ", ".join(f"{n} {adv['clean'][n] * 100:.1f}%" for n in names))
+    else:
+        click.echo("clean top-1: " + ", ".join(f"{n} {adv['clean'][n] * 100:.1f}%" for n in names))
+    click.echo(f"{'attack':<12}{'eps':>10}  " + "".join(f"{n[:22]:>24}" for n in names) + f"{'success':>10}{'queries':>10}"
+               + ("   (robust mIoU per engine)" if key == "miou" else ""))
     for c in adv["cells"]:
         eps = f"{c['eps'] * 255:.3g}/255" if c["norm"] == "linf" else f"{c['eps']:.3g}"
-        accs = "".join(f"{c['engines'][n]['accuracy'] * 100:>23.1f}%" for n in names)
+        accs = "".join(f"{c['engines'][n][key] * 100:>23.1f}%" for n in names)
         success = "-" if c["success_rate"] is None else f"{c['success_rate'] * 100:.1f}%"
         queries = "-" if c["queries_mean"] is None else f"{c['queries_mean']:.0f}"
         click.echo(f"{c['attack']:<12}{eps:>10}  {accs}{success:>10}{queries:>10}")

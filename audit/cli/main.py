@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("audit.cli.list_cmd:list_group", "List corruptions, tasks, output conventions."),
     "corrupt": ("audit.cli.corrupt:corrupt", "Write corrupted copies of a folder of images or a COCO dataset."),
     "run": ("audit.cli.run:run", "Audit an ONNX model / TensorRT engine under common corruptions."),
-    "attack": ("audit.cli.attack:attack", "Adversarial audit: robust accuracy of the engine under L-inf / L2 attacks."),
+    "attack": ("audit.cli.attack:attack", "Adversarial audit: robust accuracy / mIoU of the engine under L-inf / L2 attacks."),
     "inspect": ("audit.cli.inspect_cmd:inspect", "Show what robustaudit reads from a model, and where each value came from."),
     "compare": ("audit.cli.compare_cmd:compare", "Paired statistics of two audits of the same data (and a CI gate)."),
     "precision": ("audit.cli.precision:precision", "Which layers of an INT8 model lose precision, clean and corrupted."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.attacks import ATTACKS, Budget, run_attack
+from audit.attacks import Budget, attack_names, run_attack
 from audit.attacks.budget import norms
 from audit.errors import ConfigError
 
@@ -23,7 +23,7 @@ def clean_correct(target, points):
     return target.logits(x).argmax(1) == y
 
 
-@pytest.mark.parametrize("name", ATTACKS.names())
+@pytest.mark.parametrize("name", attack_names("classification"))
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_eps_zero_is_clean_accuracy(name, norm, torch_target, points):
     x, y = points

@@ -154,10 +154,10 @@ def test_source_target_bad_sources(source, words):
         source_target(source, tiny.spec())
 
 
-def test_engine_target_refuses_non_classifiers(engine_target):
-    seg = ModelSpec(task="segmentation", output_convention="segmentation_logits", input_size=(16, 16))
-    with pytest.raises(ConfigError, match="classification"):
-        EngineTarget(engine_target.engine, seg)
+def test_engine_target_refuses_detectors(engine_target):
+    det = ModelSpec(task="detection", output_convention="torchvision_detection", resize="none")
+    with pytest.raises(ConfigError, match="classification and segmentation models; this model's task is 'detection'"):
+        EngineTarget(engine_target.engine, det)
 
 
 def test_a_torch_target_keeps_its_module_frozen(net, spec):
