@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.attacks.opsets import (cast_like_resolved, default_opset, functions_expanded, opset_lowered, replace_nodes,
-                                  split_sizes_explicit, value_types)
+from audit.attacks.opsets import (cast_like_resolved, default_opset, functions_expanded, opset_lowered, pad_axes_expanded,
+                                  replace_nodes, split_sizes_explicit, value_types)
 
 
 def canonical_for_torch(model: Any) -> Any:
     """`model` rewritten for onnx2torch: local functions inlined, standard ops onnx2torch lacks written
     out as the ONNX function that defines them (Gelu-20), CastLike as Cast, nodes of constants computed,
-    Split's num_outputs as sizes, the default domain's opset lowered to one onnx2torch converts (where ONNX's version converter can),
+    Split's num_outputs as sizes, Pad's axes as pads for every dimension, the default domain's opset lowered to one onnx2torch converts (where ONNX's version converter can),
     nodes in topological order, constants held by nodes as initializers, Reshape's `allowzero=1` dropped
     where it changes nothing, LayerNormalization's normalised dimensions recorded where shape inference
     loses them. Returns the rewritten model (`model` itself is modified too, except by the
@@ -27,7 +27,7 @@ def canonical_for_torch(model: Any) -> Any:
         >>> module = onnx2torch.convert(canonical_for_torch(onnx.load("model.onnx")))  # doctest: +SKIP
     """
     model = cast_like_resolved(functions_expanded(functions_inlined(model)))
-    model = opset_lowered(split_sizes_explicit(constants_folded(toposorted(model))))
+    model = opset_lowered(pad_axes_expanded(split_sizes_explicit(constants_folded(toposorted(model)))))
     return layer_norm_shapes_known(reshape_allowzero_cleared(constants_as_initializers(toposorted(model))))
 
 

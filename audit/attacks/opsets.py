@@ -255,6 +255,49 @@ def split_sizes_explicit(model: Any) -> Any:
     return model
 
 
+def pad_axes_expanded(model: Any) -> Any:
+    """`model` with each Pad that names its `axes` (Pad-18) given pads for every dimension instead, where
+    pads and axes are constants and shape inference knows the input's rank: 0 before and after each
+    dimension not in axes, as ONNX defines it. The same padding, which `same_as_older` then lets pass the
+    version converter (it has no adapter for Pad below 18).
+
+    Example:
+        >>> pad_axes_expanded(model)  # doctest: +SKIP
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    pads = [n for n in model.graph.node if n.op_type == "Pad" and n.domain in ("", "ai.onnx")
+            and len(n.input) >= 4 and n.input[3]]
+    if not pads:
+        return model
+    values = {t.name: t for t in model.graph.initializer}
+    values.update({n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
+                   for a in n.attribute if a.name == "value"})
+    types = value_types(model)
+    for k, node in enumerate(pads):
+        known = types.get(node.input[0])
+        if node.input[1] not in values or node.input[3] not in values or known is None \
+                or not known.tensor_type.HasField("shape"):
+            continue
+        rank = len(known.tensor_type.shape.dim)
+        given = numpy_helper.to_array(values[node.input[1]]).astype(np.int64).ravel()
+        axes = numpy_helper.to_array(values[node.input[3]]).astype(np.int64).ravel()
+        if not rank or len(given) != 2 * len(axes) or ((axes < -rank) | (axes >= rank)).any() \
+                or len(set((axes % rank).tolist())) != len(axes):
+            continue
+        full = np.zeros(2 * rank, np.int64)
+        full[axes % rank] = given[:len(axes)]
+        full[rank + axes % rank] = given[len(axes):]
+        name = f"{node.name or 'Pad'}.{k}/pads"
+        model.graph.initializer.append(numpy_helper.from_array(full, name))
+        node.input[1] = name
+        del node.input[3:]
+        while node.input and not node.input[-1]:  # a trailing empty constant_value input
+            del node.input[-1]
+    return model
+
+
 def cast_like_resolved(model: Any) -> Any:
     """`model` with each CastLike whose second input has a known element type (shape inference) turned
     into Cast to that type, the same computation, which onnx2torch converts (ONNX's function bodies,

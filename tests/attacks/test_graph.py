@@ -194,14 +194,52 @@ def test_a_graph_the_version_converter_cannot_lower_is_kept():
     assert o.default_opset(out) == 18 and out.SerializeToString() == model.SerializeToString()
 
 
+@pytest.mark.parametrize("mode, axes, pads, value, converts", [
+    ("constant", [2, 3], [1, 0, 2, 1], None, True),  # pads begin (H, W), then end (H, W)
+    ("reflect", [-1], [1, 2], None, True),  # a negative axis, W only
+    ("edge", [3, 2], [1, 0, 0, 2], None, True),  # axes out of order: pads follow the axes' order
+    # onnx2torch 1.5 itself cannot take a constant value as an input, nor edge padding of channels: the
+    # rewrite is still the same padding (ONNX Runtime), conversion then stops on onnx2torch's own limit
+    ("constant", [1, 3], [1, 0, 2, 1], [0.5], False),
+    ("edge", [3, 1], [1, 0, 0, 2], None, False),
+])
+def test_pad_axes_become_pads_for_every_dimension(mode, axes, pads, value, converts):
+    """Pad-18 naming its `axes`: the version converter has no adapter for it; written as Pad with pads for
+    all four dimensions (0 elsewhere) it is the same padding, and converts where onnx2torch converts the
+    padding itself."""
+    ins = ["x", "pads", "value" if value else "", "axes"]
+    inits = [const("pads", pads), const("axes", axes)] + ([const("value", value, np.float32)] if value else [])
+    model = make([helper.make_node("Pad", ins, ["y"], mode=mode)], [tensor("x", ["n", 3, 4, 4])], [tensor("y", None)], 18,
+                 inits=inits)
+    out = o.pad_axes_expanded(copy(model))
+    pad = out.graph.node[0]
+    assert len(pad.input) == (3 if value else 2)  # no axes input left
+    full = onnx.numpy_helper.to_array(next(t for t in out.graph.initializer if t.name == pad.input[1])).tolist()
+    assert len(full) == 8 and sum(full) == sum(pads)
+    expected = same_output(model, out, X, atol=0)
+    assert expected.shape != X.shape  # it did pad
+    if converts:
+        np.testing.assert_allclose(torch_run(g.canonical_for_torch(copy(model)), X), expected, rtol=0, atol=0)
+
+
+def test_pad_axes_stay_where_the_rank_or_the_constants_are_unknown():
+    nodes = [helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"])]
+    model = make(nodes, [tensor("x", None)], [tensor("y", None)], 18,  # rank unknown
+                 inits=[const("pads", [1, 1, 1, 1]), const("axes", [2, 3])])
+    assert o.pad_axes_expanded(copy(model)).SerializeToString() == model.SerializeToString()
+    model = make(nodes, [tensor("x", [2, 3, 4, 4]), helper.make_tensor_value_info("axes", TP.INT64, [2])],
+                 [tensor("y", None)], 18, inits=[const("pads", [1, 1, 1, 1])])  # axes a graph input
+    assert o.pad_axes_expanded(copy(model)).SerializeToString() == model.SerializeToString()
+
+
 def test_an_unconvertible_graph_is_a_one_line_error_naming_the_op(tmp_path):
     from audit.errors import ModelError
 
-    nodes = [helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"])]
-    model = make(nodes, [tensor("x", ["n", 3, 4, 4])], [tensor("y", None)], 18,
-                 inits=[const("pads", [1, 1, 1, 1]), const("axes", [2, 3])])
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap")]  # 'wrap' (Pad-19): no older Pad computes it
+    model = make(nodes, [tensor("x", ["n", 3, 4, 4])], [tensor("y", None)], 19,
+                 inits=[const("pads", [0, 0, 1, 1, 0, 0, 1, 1])])
     onnx.save(model, str(tmp_path / "pad.onnx"))
-    with pytest.raises(ModelError, match="Pad.*18") as err:
+    with pytest.raises(ModelError, match="Pad.*19") as err:
         onnx_target(tmp_path / "pad.onnx", tiny.spec(4))
     assert "\n" not in str(err.value)
 
