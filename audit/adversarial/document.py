@@ -156,16 +156,9 @@ def write_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path, atta
     names = dataset.class_names
     entries = []
     for k, pos in enumerate(picks.tolist()):
-        delta = adv[k] - clean[k]
-        peak = float(np.abs(delta).max())
-        amplification = 0.5 / peak if peak > 0 else 1.0
         stem = f"{k:02d}-{attack}-eps{eps:.6g}"
-        files = {}
-        for kind, image in (("clean", clean[k]), ("adversarial", adv[k]), ("perturbation", 0.5 + delta * amplification)):
-            files[kind] = f"adversarial/{stem}-{kind}.png"
-            write_image(out / files[kind], _to_uint8(image))
-        entries.append({"image_id": dataset.image_id(pos), "label": names[dataset.target(pos)], **files,
-                        "amplification": round(amplification, 3), "linf": peak, "l2": float(np.sqrt((delta ** 2).sum())),
+        entries.append({"image_id": dataset.image_id(pos), "label": names[dataset.target(pos)],
+                        **_write_triple(out, stem, clean[k], adv[k]),
                         "clean_prediction": _top(scores_clean[k], names), "adversarial_prediction": _top(scores_adv[k], names),
                         "attack": attack, "eps": eps})
     return entries
@@ -183,25 +176,32 @@ def write_dense_examples(state: dict, x01: np.ndarray, judge, dataset, out: Path
     names, k = dataset.class_names, dataset.num_classes
     entries = []
     for j, pos in enumerate(picks.tolist()):
-        delta = adv[j] - clean[j]
-        peak = float(np.abs(delta).max())
-        amplification = 0.5 / peak if peak > 0 else 1.0
         stem = f"{j:02d}-{attack}-eps{eps:.6g}"
-        files = {}
-        for kind, image in (("clean", clean[j]), ("adversarial", adv[j]), ("perturbation", 0.5 + delta * amplification)):
-            files[kind] = f"adversarial/{stem}-{kind}.png"
-            write_image(out / files[kind], _to_uint8(image))
+        files = _write_triple(out, stem, clean[j], adv[j])
         truth, ignore = np.asarray(dataset.target(pos)), getattr(dataset, "ignore_index", 255)
         files.update(dense.write_masks(out, stem, {"ground_truth_mask": truth, "clean_mask": masks_clean[j],
                                                    "adversarial_mask": masks_adv[j]}, k, EXAMPLE_SIDE, truth == ignore))
         accuracy = [_pixel_accuracy(m, truth, ignore) for m in (masks_clean[j], masks_adv[j])]
         present = [names[c] for c in np.unique(truth) if 0 <= c < len(names)]
         entries.append({"image_id": dataset.image_id(pos), "label": ", ".join(present[:6]) or None, **files,
-                        "amplification": round(amplification, 3), "linf": peak, "l2": float(np.sqrt((delta ** 2).sum())),
                         "clean_prediction": _accuracy_text(accuracy[0]), "adversarial_prediction": _accuracy_text(accuracy[1]),
                         "clean_pixel_accuracy": accuracy[0], "adversarial_pixel_accuracy": accuracy[1],
                         "attack": attack, "eps": eps})
     return entries
+
+
+def _write_triple(out: Path, stem: str, clean: np.ndarray, adv: np.ndarray) -> dict[str, Any]:
+    """The clean, adversarial and amplified-perturbation PNGs of one example (CHW [0, 1]); their paths
+    relative to OUT, the amplification and the perturbation's L-inf and L2 norms."""
+    delta = adv - clean
+    peak = float(np.abs(delta).max())
+    amplification = 0.5 / peak if peak > 0 else 1.0
+    entry: dict[str, Any] = {}
+    for kind, image in (("clean", clean), ("adversarial", adv), ("perturbation", 0.5 + delta * amplification)):
+        entry[kind] = f"adversarial/{stem}-{kind}.png"
+        write_image(out / entry[kind], _to_uint8(image))
+    entry.update({"amplification": round(amplification, 3), "linf": peak, "l2": float(np.sqrt((delta ** 2).sum()))})
+    return entry
 
 
 def _pixel_accuracy(pred: np.ndarray, truth: np.ndarray, ignore_index: int) -> float | None:
