@@ -26,9 +26,14 @@ def test_each_space_maps_as_documented():
     assert named.unmatched_dataset == ["square", "triangle"]
 
 
-def test_labels_outside_the_space_are_an_error_naming_the_flag():
-    with pytest.raises(ModelError, match="label 5, .*--label-space"):
-        resolve_labels(spec(label_space="index+background"), COCOISH).categories(np.array([5]))
+def test_labels_outside_the_space_are_left_out_and_counted_by_reason():
+    mapping = resolve_labels(spec(label_space="index+background"), COCOISH)
+    labels = np.array([5, 0, 1, -2, 4])
+    assert mapping.categories(labels).tolist() == [-1, -1, 1, -1, 12]
+    assert mapping.tally(labels) == {"total": 5, "kept": 2, "background": 1, "unmatched_class": 0, "out_of_range": 2}
+    ids = resolve_labels(spec(label_space="category-id"), COCOISH)  # a COCO model on a subset: 5 is another class
+    assert ids.tally(np.array([0, 3, 5])) == {"total": 3, "kept": 1, "background": 1, "unmatched_class": 1,
+                                              "out_of_range": 0}
 
 
 def test_score_outputs_decide_by_class_count_or_stop():
@@ -38,11 +43,19 @@ def test_score_outputs_decide_by_class_count_or_stop():
         resolve_labels(yolo, COCOISH, num_model_classes=80)
 
 
-def test_torchvision_labels_are_probed_only_when_the_ids_leave_both_readings_open():
+def test_torchvision_labels_are_read_from_confident_evidence_or_stop():
     assert needs_probe(spec(), COCOISH)
     contiguous = DatasetLabels("detection", [1, 2, 3], ["a", "b", "c"])
-    assert not needs_probe(spec(), contiguous)
-    assert resolve_labels(spec(), contiguous).space == "index+background"
+    assert needs_probe(spec(), contiguous)  # ids 1..k: only a label 0 tells 0-based labels apart
+    assert not needs_probe(spec(label_space="index"), contiguous)
+    assert resolve_labels(spec(), contiguous, probe_labels=[1, 3]).space == "index+background"
+    zero_based = resolve_labels(spec(), contiguous, probe_labels=[0, 2])
+    assert (zero_based.space, zero_based.source) == ("index", "inferred") and "label 0" in zero_based.reason
+    assert zero_based.categories(np.array([0, 2])).tolist() == [1, 3]
+    with pytest.raises(ModelError, match="fit no label space"):
+        resolve_labels(spec(), contiguous, probe_labels=[0, 3])  # 0 rules out both torchvision readings, 3 indices
+    with pytest.raises(ModelError, match="no labels were predicted.*--label-space index"):
+        resolve_labels(spec(), contiguous, probe_labels=[])  # thin evidence: no guess
     assert resolve_labels(spec(), COCOISH, probe_labels=[1, 12]).space == "category-id"  # 12 > 4 categories, an id
     with pytest.raises(ModelError, match=r"labels \[9\] that are neither category ids"):
         resolve_labels(spec(), COCOISH, probe_labels=[1, 9])  # 9: above 4 categories, and no id of this dataset
@@ -78,11 +91,15 @@ def test_names_that_collide_once_normalised_are_refused():
         resolve_labels(spec(label_space="names", class_names=["Dog", "dog"]), COCOISH)
 
 
-def test_a_table_naming_unknown_categories_is_an_error_unless_ignored():
-    with pytest.raises(ConfigError, match=r"categories \[99\]"):
+def test_a_table_on_a_subset_leaves_the_models_other_classes_out_but_not_the_datasets():
+    mapping = resolve_labels(spec(label_to_category=[None, 1, 99, 3, 7, 12]), COCOISH)  # 99: a class the data lacks
+    assert mapping.categories(np.array([1, 2, 3])).tolist() == [1, -1, 3] and mapping.unmatched_model == ["99"]
+    assert mapping.tally(np.array([0, 1, 2, 2, 9])) == {"total": 5, "kept": 1, "background": 1, "unmatched_class": 2,
+                                                        "out_of_range": 1}
+    with pytest.raises(ConfigError, match="maps no label to the dataset categories square, triangle, cross"):
         resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH)
-    mapping = resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH, ignore_unmatched=True)
-    assert mapping.categories(np.array([1, 2])).tolist() == [1, -1] and mapping.unmatched_model == ["99"]
+    lenient = resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH, ignore_unmatched=True)
+    assert lenient.unmatched_dataset == ["square", "triangle", "cross"]
 
 
 def test_category_ids_of_another_dataset_are_caught_by_their_names():
