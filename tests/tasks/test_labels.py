@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.errors import ConfigError, ModelError
 from audit.modelspec import ModelSpec
-from audit.tasks.labels import DatasetLabels, needs_probe, normalise_name, resolve_labels
+from audit.tasks.labels import DROP_REASONS, PLACEHOLDERS, DatasetLabels, needs_probe, normalise_name, resolve_labels
 
 COCOISH = DatasetLabels("detection", [1, 3, 7, 12], ["circle", "square", "triangle", "cross"])
 
@@ -113,3 +115,60 @@ def test_category_ids_of_another_dataset_are_caught_by_their_names():
     assert resolve_labels(spec(label_space="category-id", class_names=coco_names), same).space == "category-id"
     by_name = resolve_labels(spec(label_space="names", class_names=coco_names), voc, ignore_unmatched=True)
     assert by_name.categories(np.array([2, 1])).tolist() == [2, -1]  # bicycle kept, person has no VOC twin here
+
+
+# --- the label table names each label's own class, in every label space ------------------------
+
+TV_STYLE = ["__background__", "circle", "N/A", "square", "N/A", "N/A", "N/A", "triangle", "N/A", "N/A", "N/A", "N/A", "cross"]
+
+
+@pytest.mark.parametrize("case", [
+    dict(label_space="index", class_names=["circle", "square", "triangle", "cross"]),
+    dict(label_space="index+background", class_names=["circle", "square", "triangle", "cross"]),  # no background slot
+    dict(label_space="index+background", class_names=["__background__", "circle", "square", "triangle", "cross"]),
+    dict(label_space="category-id", class_names=TV_STYLE),  # torchvision's layout: name k is category id k
+    dict(label_space="names", class_names=["cross", "Square", "circle", "triangle"]),
+    dict(label_to_category=[None, 1, 3, 7, 12], class_names=["circle", "square", "triangle", "cross"]),  # the demo's
+    dict(label_to_category=[None, 1, 3, 7, 12], class_names=["background", "circle", "square", "triangle", "cross"]),
+], ids=["index", "index+background", "index+background-slot", "category-id", "names", "table", "table-slot"])
+def test_the_label_table_names_each_labels_own_class(case):
+    rows = resolve_labels(spec(**case), COCOISH).describe(case["class_names"], COCOISH)["table"]
+    mapped = [r for r in rows if r["category_id"] is not None]
+    assert len(mapped) == 4
+    assert all(normalise_name(r["model_name"]) == normalise_name(r["category"]) for r in mapped), rows
+    assert all(r["model_name"] is None or normalise_name(r["model_name"]) in PLACEHOLDERS
+               for r in rows if r["category_id"] is None), rows
+
+
+def test_a_name_list_that_fits_no_label_names_none_rather_than_the_wrong_one():
+    rows = resolve_labels(spec(label_space="index"), COCOISH).describe(["circle", "square"], COCOISH)["table"]
+    assert [r["model_name"] for r in rows] == [None] * 4
+
+
+# --- no prediction leaves the evaluation uncounted ------------------------------------------------
+
+@st.composite
+def mappings(draw):
+    """A dataset (random ids and names) and a mapping of a random label space onto it."""
+    ids = sorted(draw(st.sets(st.integers(0, 40), min_size=1, max_size=8)))
+    names = [f"class{i}" for i in ids]
+    data = DatasetLabels("detection", ids, names)
+    kind = draw(st.sampled_from(["index", "index+background", "category-id", "names", "table"]))
+    if kind == "names":
+        model = draw(st.permutations(names + ["__background__", "alien1", "alien2"]))
+        return resolve_labels(spec(label_space="names", class_names=model), data, ignore_unmatched=True)
+    if kind == "table":
+        table = draw(st.lists(st.one_of(st.none(), st.sampled_from(ids), st.integers(41, 60)), min_size=1, max_size=12))
+        return resolve_labels(spec(label_to_category=table), data, ignore_unmatched=True)
+    return resolve_labels(spec(label_space=kind), data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mappings(), st.lists(st.integers(-3, 70), max_size=40))
+def test_no_prediction_leaves_the_evaluation_uncounted(mapping, labels):
+    labels = np.array(labels, np.int64)
+    counts = mapping.tally(labels)
+    assert counts["total"] == len(labels) == counts["kept"] + sum(counts[r] for r in DROP_REASONS)
+    # kept is exactly what the metric sees: a label with a dataset category
+    assert counts["kept"] == int((mapping.categories(labels) >= 0).sum())
+    assert ((mapping.reasons(labels) == 0) == (mapping.categories(labels) >= 0)).all()
