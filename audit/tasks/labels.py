@@ -386,11 +386,13 @@ def _infer_from_labels(spec, data: DatasetLabels, probe: Sequence[int]) -> Label
     ids, k = data.ids, len(data.ids)
     seen = sorted({int(l) for l in probe})
     left = candidates(seen, data) if seen else set()
-    contiguous = ids == list(range(1, k + 1))
-    if seen and left == {"index+background", "category-id"} and contiguous:
-        return _from_space("index+background", spec, data, None, "inferred",
-                           f"the dataset's category ids are 1..{k}, where index+background and category-id agree, and "
-                           f"the model predicted labels {_show(list(map(str, seen)))} (no 0, none above {k})", False)
+    # readings that map every label alike are one: background+index and category ids where the ids are
+    # 1..k, indices and category ids where they are 0..k-1 (a YOLO-format dataset)
+    for pair, start in ((("index+background", "category-id"), 1), (("index", "category-id"), 0)):
+        if seen and left == set(pair) and ids == list(range(start, k + start)):
+            return _from_space(pair[0], spec, data, None, "inferred",
+                               f"the dataset's category ids are {start}..{k + start - 1}, where {pair[0]} and category-id "
+                               f"agree, and the model predicted labels {_show(list(map(str, seen)))}", False)
     if len(left) == 1:
         space = left.pop()
         why = {"index": f"the model predicted label 0 (score >= {EVIDENCE_SCORE}), which background+index and "

@@ -56,6 +56,10 @@ def test_torchvision_labels_are_read_from_confident_evidence_or_stop():
     assert zero_based.categories(np.array([0, 2])).tolist() == [1, 3]
     with pytest.raises(ModelError, match="fit no label space"):
         resolve_labels(spec(), contiguous, probe_labels=[0, 3])  # 0 rules out both torchvision readings, 3 indices
+    yolo_ids = DatasetLabels("detection", [0, 1, 2], ["a", "b", "c"])  # a YOLO-format dataset: 0-based ids
+    assert resolve_labels(spec(), yolo_ids, probe_labels=[0, 2]).space == "index"  # index and category-id agree
+    with pytest.raises(ModelError, match="cannot tell"):
+        resolve_labels(spec(), yolo_ids, probe_labels=[1, 2])  # background+index or category ids: they differ
     with pytest.raises(ModelError, match="no labels were predicted.*--label-space index"):
         resolve_labels(spec(), contiguous, probe_labels=[])  # thin evidence: no guess
     assert resolve_labels(spec(), COCOISH, probe_labels=[1, 12]).space == "category-id"  # 12 > 4 categories, an id
