@@ -438,7 +438,9 @@ def label_notes(mapping: dict[str, Any], task_type: str) -> list[str]:
         space = mapping.get("space")
         why = {"background": "background (a background label)", "unmatched_class": "of model classes the dataset lacks",
                "out_of_range": f"with labels outside the '{space}' label space"}
-        line = (f"{sum(dropped.values())} of {counts.get('total', 0)} detections (all cells) left out: "
+        counted, cells = counts.get("cells_counted"), counts.get("cells")
+        scope = "all cells" if counted == cells else f"the {counted} of {cells} cells this run counted"
+        line = (f"{sum(dropped.values())} of {counts.get('total', 0)} detections ({scope}) left out: "
                 + ", ".join(f"{n} {why[r]}" for r, n in dropped.items() if n))
         if dropped["out_of_range"] or (dropped["background"] and space == "index+background"
                                        and mapping.get("source") == "inferred"):

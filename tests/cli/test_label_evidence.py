@@ -129,15 +129,15 @@ def torchvision_coco_names():
     return pytest.importorskip("torchvision.models.detection").FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
 
 
-def write_coco_subset(root, extra=(), n_images=2):
+def write_coco_subset(root, extra=(), n_images=2, size=(H, W)):
     """COCO layout holding 3 of COCO's 80 classes (with COCO's ids), plus `extra` categories."""
     (root / "val2017").mkdir(parents=True)
     (root / "annotations").mkdir()
     rng = np.random.default_rng(1)
     images, anns = [], []
     for i in range(n_images):
-        Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(root / "val2017" / f"{i}.png")
-        images.append({"id": i + 1, "file_name": f"{i}.png", "height": H, "width": W})
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / "val2017" / f"{i}.png")
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": size[0], "width": size[1]})
         for cat, _, (x0, y0, x1, y1) in SUBSET:
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "bbox": [x0, y0, x1 - x0, y1 - y0],
                          "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
@@ -180,6 +180,26 @@ def test_a_coco_detector_on_three_of_its_classes(tmp_path, how):
     assert f"note: {n} of {4 * n} detections (all cells) left out: {n} of model classes the dataset lacks" in result.output
     html = (tmp_path / "out" / "report.html").read_text()
     assert "model classes the dataset lacks, left out (77)" in html and f"{n} of {4 * n} (unmatched class {n})" in html
+
+
+def test_an_ultralytics_coco_model_on_three_of_its_classes(tmp_path):
+    """Ultralytics metadata naming COCO's 80 classes, no flags: mapped by name, the 77 others left out."""
+    from tests.tasks.test_label_spaces import yolo_raw_detector
+
+    coco80 = [n for n in torchvision_coco_names() if n not in ("__background__", "N/A")]
+    data = write_coco_subset(tmp_path / "coco", size=(128, 128))  # the network input: no letterbox
+    boxes = [((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0) for _, _, (x0, y0, x1, y1) in SUBSET] + [(80, 80, 20, 20)]
+    classes = [coco80.index(n) for _, n, _ in SUBSET] + [coco80.index("airplane")]
+    model = yolo_raw_detector(tmp_path / "yolo.onnx", boxes, classes, 80, coco80)
+    result = run(model, "coco", data, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    doc = results(tmp_path / "out")
+    mapping = doc["model"]["label_mapping"]
+    assert (mapping["space"], mapping["source"]) == ("names", "metadata") and len(mapping["unmatched_model"]) == 77
+    assert doc["cells"][0]["metrics"]["bbox_AP"] == pytest.approx(1.0)
+    n = 2 * CELLS
+    assert (mapping["predictions"]["total"], mapping["predictions"]["unmatched_class"]) == (4 * n, n)
+    assert "note: 77 model classes the dataset lacks left out: bicycle, motorcycle, airplane, " in result.output
 
 
 def test_dataset_categories_the_model_cannot_predict_stay_an_error_and_inspect_shows_them(tmp_path):
