@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ConfigError
+from audit.errors import ConfigError, ModelError
 
 from audit.modelspec import TASK_TYPES
 from audit.tasks.ultralytics import SUPPORTED_TASKS, is_ultralytics
@@ -29,8 +29,7 @@ def inspect_model(model: str | Path, task: str | None = None, data: str | Path |
     """Open `model`, resolve its spec (and, with `data`, its label mapping); nothing is audited."""
     from audit.datasets import open_dataset, task_type
     from audit.engines.base import open_engine
-    from audit.tasks import TaskAdapter, check_model, resolve_spec
-    from audit.tasks.labels import DatasetLabels
+    from audit.tasks import TaskAdapter, resolve_spec
 
     engine = open_engine(str(model), provider="cpu")
     meta = engine.metadata()
@@ -47,15 +46,33 @@ def inspect_model(model: str | Path, task: str | None = None, data: str | Path |
         "spec": {k: v for k, v in asdict(spec).items() if k != "origins"},
         "origins": spec.origins,
         "label_mapping": None,
+        "label_problems": [],
     }
     if data is not None:
         if not task:
             raise ConfigError("--data needs --task (coco, ade20k, cifar10, ...) to know how to read the dataset")
         dataset = open_dataset(task, data, annotations=annotations, images=images, num_classes=num_classes)
-        adapter = TaskAdapter(spec, engine)
-        mapping = check_model(adapter, dataset, ignore_unmatched_labels)
-        report["label_mapping"] = mapping.describe(spec.class_names, DatasetLabels.of(dataset))
+        report["label_mapping"], report["label_problems"] = _mapping_and_problems(
+            TaskAdapter(spec, engine), dataset, ignore_unmatched_labels)
     return report
+
+
+def _mapping_and_problems(adapter, dataset, ignore_unmatched: bool) -> tuple[dict | None, list[str]]:
+    """The label mapping an audit would use, and what stops it: inspect shows a mapping problem rather
+    than failing on it (with the categories only one side has left out, where that is the problem)."""
+    from audit.tasks import check_model
+    from audit.tasks.labels import DatasetLabels
+
+    problems: list[str] = []
+    for lenient in (ignore_unmatched, True):
+        try:
+            mapping = check_model(adapter, dataset, lenient)
+        except (ConfigError, ModelError) as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+            continue
+        return mapping.describe(adapter.spec.class_names, DatasetLabels.of(dataset)), problems
+    return None, problems
 
 
 def _task_from_metadata(meta: dict[str, str]) -> str:
@@ -84,9 +101,11 @@ def render_text(report: dict[str, Any]) -> str:
             continue
         shown = value if not isinstance(value, list) or len(value) <= 8 else f"{value[:8]} ... ({len(value)})"
         lines.append(f"  {key:18s} {str(shown):48s} [{report['origins'].get(key, 'default')}]")
-    mapping = report["label_mapping"]
-    if mapping is None:
+    mapping, problems = report["label_mapping"], report.get("label_problems") or []
+    if mapping is None and not problems:
         lines.append("label mapping: decided against a dataset; give --task and --data to see it")
+    elif mapping is None:
+        lines.append("label mapping: none could be resolved")
     else:
         lines.append(f"label mapping: {mapping['space']} ({mapping['source']}: {mapping['reason']})")
         for row in mapping["table"][:100]:
@@ -95,5 +114,8 @@ def render_text(report: dict[str, Any]) -> str:
                          + ("(none)" if row["category_id"] is None else f"{row['category_id']} {row['category']!r}"))
         for key, what in (("unmatched_model", "model classes left out"), ("unmatched_dataset", "dataset categories not named")):
             if mapping[key]:
-                lines.append(f"  {what}: {', '.join(map(str, mapping[key]))}")
+                lines.append(f"  {what} ({len(mapping[key])}): {', '.join(map(str, mapping[key]))}")
+    if problems:
+        lines.append("label mapping problems (an audit stops on these):")
+        lines += [f"  - {p}" for p in problems]
     return "\n".join(lines)

@@ -22,6 +22,10 @@ Changelog of `schema_version`:
   and per engine (the `accuracy` fields then hold pixel accuracy) and `verdict.robust_miou` (the gated
   figure) are required, `miou_at_budget` per engine is optional; examples may carry
   `ground_truth_mask`, `clean_mask`, `adversarial_mask` and the pixel accuracies.
+- 1.5: `model.label_mapping.predictions` (detection): the detections of every cell, kept and left out
+  by reason (`background`, `unmatched_class`: a model class the dataset lacks, `out_of_range`: a label
+  outside the label space), which sum to `total`; optional, so 1.0-1.4 documents stay valid. The
+  label table's `model_name` is the model's own name for each label in every label space.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 

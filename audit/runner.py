@@ -24,6 +24,8 @@ from audit.execution.context import (CORRUPT_AT, Cell, PrepareContext, cell_inpu
 from audit.execution.units import CELLS_PER_UNIT, PreparedCell, WorkUnit, plan_units
 from audit.metrics import make_metric
 from audit.tasks.adapter import TaskAdapter
+from audit.tasks.labels import add_counts
+from audit.tasks.types import Detections
 from audit.execution.normalise import Normaliser
 
 
@@ -45,18 +47,21 @@ def run_cells(cells: list[Cell], *, dataset: Dataset, adapter: TaskAdapter, cont
     normaliser = Normaliser(context.spec)
     live: dict[Cell, Any] = {}  # metrics of the cells in flight only
     seconds: dict[Cell, float] = {}
+    counts: dict[Cell, dict[str, int]] = {}  # detections kept / left out by reason (audit.tasks.labels.DROP_REASONS)
     saving: list[Future] = []
     with ThreadPoolExecutor(max_workers=1) as finisher:
         for unit, prepared in executor.map(units, context):
             for cell in unit.cells:
                 metric = live.setdefault(cell, make_metric(dataset, with_masks=with_masks))
                 t0 = time.perf_counter()
-                run_batches(adapter, normaliser, metric, unit.indices, prepared[cell], batch_size)
+                run_batches(adapter, normaliser, metric, unit.indices, prepared[cell], batch_size,
+                            counts.setdefault(cell, {}))
                 seconds[cell] = seconds.get(cell, 0.0) + time.perf_counter() - t0
                 on_images(len(unit.indices))
                 remaining[cell] -= 1
                 if remaining[cell] == 0:  # evaluate and save while the next units run; then forget it
-                    saving.append(finisher.submit(_finish, store, cell, live.pop(cell), len(dataset), seconds.pop(cell)))
+                    saving.append(finisher.submit(_finish, store, cell, live.pop(cell), len(dataset), seconds.pop(cell),
+                                                  counts.pop(cell)))
             for done in [f for f in saving if f.done()]:
                 done.result()  # re-raise a failed save now, not at the end
             saving = [f for f in saving if not f.done()]
@@ -67,18 +72,24 @@ def run_cells(cells: list[Cell], *, dataset: Dataset, adapter: TaskAdapter, cont
 
 
 def run_batches(adapter: TaskAdapter, normaliser: Normaliser, metric: Any, indices: tuple[int, ...],
-                prepared: PreparedCell, batch_size: int) -> None:
-    """Normalise (once, here, just before the engine), infer and update one cell's metric, batch by batch."""
+                prepared: PreparedCell, batch_size: int, counts: dict[str, int] | None = None) -> None:
+    """Normalise (once, here, just before the engine), infer and update one cell's metric, batch by batch;
+    each detection is added to `counts` as kept or left out, by reason."""
     for start in range(0, len(indices), batch_size):
         stop = start + batch_size
         arrays = [normaliser(image) for image in prepared.images[start:stop]]
         for index, pred in zip(indices[start:stop], adapter.infer(arrays, prepared.metas[start:stop])):
+            if counts is not None and isinstance(pred, Detections) and adapter.mapping is not None:
+                add_counts(counts, adapter.mapping.tally(pred.labels))
             metric.update(index, pred)
 
 
-def _finish(store: CellStore, cell: Cell, metric: Any, n_images: int, seconds: float) -> None:
+def _finish(store: CellStore, cell: Cell, metric: Any, n_images: int, seconds: float,
+            counts: dict[str, int] | None = None) -> None:
     record = {"corruption": cell[0], "severity": cell[1], "metrics": metric.compute(), "num_images": n_images,
               "seconds": round(seconds, 3)}
+    if counts:  # detection cells (classification and segmentation drop no prediction)
+        record["predictions"] = counts
     store.save(cell, record, metric.state())
 
 

@@ -35,6 +35,8 @@ def provenance_rows(run: Run) -> list[tuple[str, str]]:
         ("precision", engine.get("precision") or DASH),
         ("label mapping", _mapping_text(mapping)),
         ("unmatched classes", _unmatched_text(mapping)),
+        *([("label table", _table_text(mapping))] if mapping.get("table") else []),
+        *([("detections left out", _dropped_text(mapping["predictions"]))] if mapping.get("predictions") else []),
         ("model settings from", _origins_text((model.get("metadata") or {}).get("origins") or {})),
         ("device / batch", f"{engine.get('device') or DASH} / {engine.get('batch_size', DASH)}"),
         ("dataset", f"{ds.get('format', DASH)}: {ds.get('path', DASH)}"),
@@ -77,11 +79,31 @@ def _mapping_text(mapping: dict) -> str:
 
 def _unmatched_text(mapping: dict) -> str:
     parts = []
-    for key, what in (("unmatched_model", "model classes left out"), ("unmatched_dataset", "dataset categories the model does not name")):
+    for key, what in (("unmatched_model", "model classes the dataset lacks, left out"),
+                      ("unmatched_dataset", "dataset categories the model does not name")):
         names = [str(n) for n in mapping.get(key) or []]
         if names:
-            parts.append(f"{what}: {', '.join(names[:20])}" + (f" ... ({len(names)})" if len(names) > 20 else ""))
+            parts.append(f"{what} ({len(names)}): {', '.join(names[:20])}" + (" ..." if len(names) > 20 else ""))
     return "; ".join(parts) or "none"
+
+
+def _table_text(mapping: dict, limit: int = 40) -> str:
+    """'0 -> none; 1 circle -> 1 circle; ...': each model label, its own name, the category it counts as."""
+    rows = mapping.get("table") or []
+    parts = []
+    for row in rows[:limit]:
+        name = f" {row['model_name']}" if row.get("model_name") else ""
+        target = "none" if row.get("category_id") is None else f"{row['category_id']} {row.get('category') or ''}".strip()
+        parts.append(f"{row.get('label')}{name} -> {target}")
+    return "; ".join(parts) + (f"; ... ({len(rows)} labels)" if len(rows) > limit else "")
+
+
+def _dropped_text(counts: dict) -> str:
+    """'12 of 340 (background 12)': detections over every cell left out of the evaluation, by reason (schema 1.5)."""
+    reasons = ("background", "unmatched_class", "out_of_range")
+    dropped = {r: counts.get(r) or 0 for r in reasons}
+    detail = ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in dropped.items() if n)
+    return f"{sum(dropped.values())} of {counts.get('total', 0)}" + (f" ({detail})" if detail else "")
 
 
 def _origins_text(origins: dict) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from audit.tasks.labels import label_notes
+
 
 def _pct(value) -> str:
     return "  n/a" if value is None else f"{100 * value:5.1f}"
@@ -26,6 +28,8 @@ def print_summary(doc: dict, out: str) -> None:
         click.echo(f"  {'group':8s} {'mPC':>6s} {'rPC':>6s} {'drop':>6s}")
         for group, g in fig["per_group"].items():
             click.echo(f"  {group:8s} {_pct(g['mPC']):>6s} {_pct(g['rPC']):>6s} {_pct(g['drop']):>6s}")
+    for note in label_notes(doc["model"].get("label_mapping") or {}, doc["task"]["type"]):
+        click.echo(f"  note: {note}")
     verdict = doc["verdict"]
     if verdict["status"] != "none":
         click.echo(f"  verdict: {verdict['status'].upper()}: " + "; ".join(verdict["reasons"]))

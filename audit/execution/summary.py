@@ -15,6 +15,7 @@ from audit.corruptions import get, names
 from audit.execution.context import Cell
 from audit.metrics import PRIMARY_METRIC, make_metric, metric_names
 from audit.metrics.robustness import bootstrap_ci, summarize
+from audit.tasks.labels import DROP_REASONS, add_counts
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Summary:
     cells: list[dict[str, Any]]  # the document's `cells`
     summary: dict[str, Any]
     verdict: dict[str, Any]
+    predictions: dict[str, Any] | None = None  # detections kept / left out by reason, over every cell
 
 
 class StoredCells(Mapping):
@@ -50,7 +52,8 @@ class StoredCells(Mapping):
 def summarise(setup, config, store: CellStore, cells: list[Cell]) -> Summary:
     """The document's cells, summary (with the bootstrap CI where asked) and verdict, from `store`."""
     keys = metric_names(setup.task_type, setup.with_masks, setup.dataset)
-    cell_docs = [cell_doc(store.load(c)[0], keys) for c in cells]
+    records = [store.load(c)[0] for c in cells]
+    cell_docs = [cell_doc(r, keys) for r in records]
     summary = summarize(cell_docs, keys)
     primary = PRIMARY_METRIC[setup.task_type]
     samples = config.bootstrap if config.bootstrap is not None else (1000 if config.limit else 0)
@@ -60,7 +63,18 @@ def summarise(setup, config, store: CellStore, cells: list[Cell]) -> Summary:
         subset = StoredCells(store, [c for c in cells if c[0] != "clean" and c[0] in chosen], setup.dataset, setup.with_masks)
         summary["metrics"][primary]["ci"] = bootstrap_ci(stored[("clean", 0)], subset, primary, len(setup.dataset),
                                                          samples=samples, seed=config.seed)
-    return Summary(keys, cell_docs, summary, verdict(summary["metrics"][primary], config))
+    predictions = prediction_counts(records) if setup.task_type == "detection" else None
+    return Summary(keys, cell_docs, summary, verdict(summary["metrics"][primary], config), predictions)
+
+
+def prediction_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The detections of every cell, kept and left out by reason (`audit.tasks.labels.LabelMapping.tally`),
+    with how many cells were counted (a cell resumed from an older run may carry no counts)."""
+    counted = [r["predictions"] for r in records if isinstance(r.get("predictions"), dict)]
+    totals: dict[str, Any] = {"total": 0, "kept": 0, **{reason: 0 for reason in DROP_REASONS}}
+    for counts in counted:
+        add_counts(totals, counts)
+    return {**totals, "cells_counted": len(counted), "cells": len(records)}
 
 
 def cell_doc(record: dict[str, Any], keys: list[str]) -> dict[str, Any]:

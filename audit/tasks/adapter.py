@@ -8,7 +8,7 @@ from audit.engines.base import Engine
 from audit.errors import ModelError
 from audit.modelspec import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext
-from audit.tasks.labels import DatasetLabels, LabelMapping, decisive, needs_probe, resolve_labels
+from audit.tasks.labels import EVIDENCE_SCORE, DatasetLabels, LabelMapping, decisive, needs_probe, resolve_labels
 from audit.tasks.preprocess import preprocess
 
 
@@ -97,8 +97,8 @@ def map_labels(adapter: TaskAdapter, dataset, ignore_unmatched: bool = False, fi
     """Resolve and install how the model's labels map to `dataset`'s categories (see audit.tasks.labels).
 
     Detectors that output labels and say nothing of their label space are run on up to
-    `PROBE_IMAGES` images until their labels rule out one reading; if none does, the error names
-    `--label-space`.
+    `PROBE_IMAGES` images until their confident labels (score >= `EVIDENCE_SCORE`) leave one reading;
+    if none does, the error names `--label-space`.
     """
     spec = adapter.spec
     data = DatasetLabels.of(dataset)
@@ -107,7 +107,7 @@ def map_labels(adapter: TaskAdapter, dataset, ignore_unmatched: bool = False, fi
     if needs_probe(spec, data):
         for i in range(min(PROBE_IMAGES, len(dataset))):
             pred = first_pred if i == 0 and first_pred is not None else _raw_prediction(adapter, dataset.load_image(i))
-            probe.extend(int(l) for l in pred.labels)
+            probe.extend(int(l) for l, score in zip(pred.labels, pred.scores) if score >= EVIDENCE_SCORE)
             if decisive(probe, data):
                 break
     mapping = resolve_labels(spec, data, _class_count(adapter, first_pred), probe, origin, ignore_unmatched)

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.errors import ConfigError, ModelError
 from audit.modelspec import ModelSpec
-from audit.tasks.labels import DatasetLabels, needs_probe, normalise_name, resolve_labels
+from audit.tasks.labels import DROP_REASONS, PLACEHOLDERS, DatasetLabels, needs_probe, normalise_name, resolve_labels
 
 COCOISH = DatasetLabels("detection", [1, 3, 7, 12], ["circle", "square", "triangle", "cross"])
 
@@ -26,9 +28,14 @@ def test_each_space_maps_as_documented():
     assert named.unmatched_dataset == ["square", "triangle"]
 
 
-def test_labels_outside_the_space_are_an_error_naming_the_flag():
-    with pytest.raises(ModelError, match="label 5, .*--label-space"):
-        resolve_labels(spec(label_space="index+background"), COCOISH).categories(np.array([5]))
+def test_labels_outside_the_space_are_left_out_and_counted_by_reason():
+    mapping = resolve_labels(spec(label_space="index+background"), COCOISH)
+    labels = np.array([5, 0, 1, -2, 4])
+    assert mapping.categories(labels).tolist() == [-1, -1, 1, -1, 12]
+    assert mapping.tally(labels) == {"total": 5, "kept": 2, "background": 1, "unmatched_class": 0, "out_of_range": 2}
+    ids = resolve_labels(spec(label_space="category-id"), COCOISH)  # a COCO model on a subset: 5 is another class
+    assert ids.tally(np.array([0, 3, 5])) == {"total": 3, "kept": 1, "background": 1, "unmatched_class": 1,
+                                              "out_of_range": 0}
 
 
 def test_score_outputs_decide_by_class_count_or_stop():
@@ -38,11 +45,23 @@ def test_score_outputs_decide_by_class_count_or_stop():
         resolve_labels(yolo, COCOISH, num_model_classes=80)
 
 
-def test_torchvision_labels_are_probed_only_when_the_ids_leave_both_readings_open():
+def test_torchvision_labels_are_read_from_confident_evidence_or_stop():
     assert needs_probe(spec(), COCOISH)
     contiguous = DatasetLabels("detection", [1, 2, 3], ["a", "b", "c"])
-    assert not needs_probe(spec(), contiguous)
-    assert resolve_labels(spec(), contiguous).space == "index+background"
+    assert needs_probe(spec(), contiguous)  # ids 1..k: only a label 0 tells 0-based labels apart
+    assert not needs_probe(spec(label_space="index"), contiguous)
+    assert resolve_labels(spec(), contiguous, probe_labels=[1, 3]).space == "index+background"
+    zero_based = resolve_labels(spec(), contiguous, probe_labels=[0, 2])
+    assert (zero_based.space, zero_based.source) == ("index", "inferred") and "label 0" in zero_based.reason
+    assert zero_based.categories(np.array([0, 2])).tolist() == [1, 3]
+    with pytest.raises(ModelError, match="fit no label space"):
+        resolve_labels(spec(), contiguous, probe_labels=[0, 3])  # 0 rules out both torchvision readings, 3 indices
+    yolo_ids = DatasetLabels("detection", [0, 1, 2], ["a", "b", "c"])  # a YOLO-format dataset: 0-based ids
+    assert resolve_labels(spec(), yolo_ids, probe_labels=[0, 2]).space == "index"  # index and category-id agree
+    with pytest.raises(ModelError, match="cannot tell"):
+        resolve_labels(spec(), yolo_ids, probe_labels=[1, 2])  # background+index or category ids: they differ
+    with pytest.raises(ModelError, match="no labels were predicted.*--label-space index"):
+        resolve_labels(spec(), contiguous, probe_labels=[])  # thin evidence: no guess
     assert resolve_labels(spec(), COCOISH, probe_labels=[1, 12]).space == "category-id"  # 12 > 4 categories, an id
     with pytest.raises(ModelError, match=r"labels \[9\] that are neither category ids"):
         resolve_labels(spec(), COCOISH, probe_labels=[1, 9])  # 9: above 4 categories, and no id of this dataset
@@ -78,11 +97,15 @@ def test_names_that_collide_once_normalised_are_refused():
         resolve_labels(spec(label_space="names", class_names=["Dog", "dog"]), COCOISH)
 
 
-def test_a_table_naming_unknown_categories_is_an_error_unless_ignored():
-    with pytest.raises(ConfigError, match=r"categories \[99\]"):
+def test_a_table_on_a_subset_leaves_the_models_other_classes_out_but_not_the_datasets():
+    mapping = resolve_labels(spec(label_to_category=[None, 1, 99, 3, 7, 12]), COCOISH)  # 99: a class the data lacks
+    assert mapping.categories(np.array([1, 2, 3])).tolist() == [1, -1, 3] and mapping.unmatched_model == ["99"]
+    assert mapping.tally(np.array([0, 1, 2, 2, 9])) == {"total": 5, "kept": 1, "background": 1, "unmatched_class": 2,
+                                                        "out_of_range": 1}
+    with pytest.raises(ConfigError, match="maps no label to the dataset categories square, triangle, cross"):
         resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH)
-    mapping = resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH, ignore_unmatched=True)
-    assert mapping.categories(np.array([1, 2])).tolist() == [1, -1] and mapping.unmatched_model == ["99"]
+    lenient = resolve_labels(spec(label_to_category=[None, 1, 99]), COCOISH, ignore_unmatched=True)
+    assert lenient.unmatched_dataset == ["square", "triangle", "cross"]
 
 
 def test_category_ids_of_another_dataset_are_caught_by_their_names():
@@ -96,3 +119,60 @@ def test_category_ids_of_another_dataset_are_caught_by_their_names():
     assert resolve_labels(spec(label_space="category-id", class_names=coco_names), same).space == "category-id"
     by_name = resolve_labels(spec(label_space="names", class_names=coco_names), voc, ignore_unmatched=True)
     assert by_name.categories(np.array([2, 1])).tolist() == [2, -1]  # bicycle kept, person has no VOC twin here
+
+
+# --- the label table names each label's own class, in every label space ------------------------
+
+TV_STYLE = ["__background__", "circle", "N/A", "square", "N/A", "N/A", "N/A", "triangle", "N/A", "N/A", "N/A", "N/A", "cross"]
+
+
+@pytest.mark.parametrize("case", [
+    dict(label_space="index", class_names=["circle", "square", "triangle", "cross"]),
+    dict(label_space="index+background", class_names=["circle", "square", "triangle", "cross"]),  # no background slot
+    dict(label_space="index+background", class_names=["__background__", "circle", "square", "triangle", "cross"]),
+    dict(label_space="category-id", class_names=TV_STYLE),  # torchvision's layout: name k is category id k
+    dict(label_space="names", class_names=["cross", "Square", "circle", "triangle"]),
+    dict(label_to_category=[None, 1, 3, 7, 12], class_names=["circle", "square", "triangle", "cross"]),  # the demo's
+    dict(label_to_category=[None, 1, 3, 7, 12], class_names=["background", "circle", "square", "triangle", "cross"]),
+], ids=["index", "index+background", "index+background-slot", "category-id", "names", "table", "table-slot"])
+def test_the_label_table_names_each_labels_own_class(case):
+    rows = resolve_labels(spec(**case), COCOISH).describe(case["class_names"], COCOISH)["table"]
+    mapped = [r for r in rows if r["category_id"] is not None]
+    assert len(mapped) == 4
+    assert all(normalise_name(r["model_name"]) == normalise_name(r["category"]) for r in mapped), rows
+    assert all(r["model_name"] is None or normalise_name(r["model_name"]) in PLACEHOLDERS
+               for r in rows if r["category_id"] is None), rows
+
+
+def test_a_name_list_that_fits_no_label_names_none_rather_than_the_wrong_one():
+    rows = resolve_labels(spec(label_space="index"), COCOISH).describe(["circle", "square"], COCOISH)["table"]
+    assert [r["model_name"] for r in rows] == [None] * 4
+
+
+# --- no prediction leaves the evaluation uncounted ------------------------------------------------
+
+@st.composite
+def mappings(draw):
+    """A dataset (random ids and names) and a mapping of a random label space onto it."""
+    ids = sorted(draw(st.sets(st.integers(0, 40), min_size=1, max_size=8)))
+    names = [f"class{i}" for i in ids]
+    data = DatasetLabels("detection", ids, names)
+    kind = draw(st.sampled_from(["index", "index+background", "category-id", "names", "table"]))
+    if kind == "names":
+        model = draw(st.permutations(names + ["__background__", "alien1", "alien2"]))
+        return resolve_labels(spec(label_space="names", class_names=model), data, ignore_unmatched=True)
+    if kind == "table":
+        table = draw(st.lists(st.one_of(st.none(), st.sampled_from(ids), st.integers(41, 60)), min_size=1, max_size=12))
+        return resolve_labels(spec(label_to_category=table), data, ignore_unmatched=True)
+    return resolve_labels(spec(label_space=kind), data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mappings(), st.lists(st.integers(-3, 70), max_size=40))
+def test_no_prediction_leaves_the_evaluation_uncounted(mapping, labels):
+    labels = np.array(labels, np.int64)
+    counts = mapping.tally(labels)
+    assert counts["total"] == len(labels) == counts["kept"] + sum(counts[r] for r in DROP_REASONS)
+    # kept is exactly what the metric sees: a label with a dataset category
+    assert counts["kept"] == int((mapping.categories(labels) >= 0).sum())
+    assert ((mapping.reasons(labels) == 0) == (mapping.categories(labels) >= 0)).all()

@@ -73,8 +73,10 @@ def test_misfit_outputs_are_one_line_model_errors():
         CONVENTIONS.get("segmentation_logits")([np.zeros((1, 10), np.float32)], [{}], DecodeContext(), ["logits"])
     with pytest.raises(ModelError, match="expects outputs boxes, labels, scores"):
         CONVENTIONS.get("torchvision_detection")([np.zeros((1, 10))], [{}], DecodeContext(), ["x"])
-    with pytest.raises(ModelError, match="predicted label 5, outside its 3 classes"):
-        DecodeContext(mapping=LabelMapping("index", "flag", "test", table=[1, 2, 3])).categories(np.array([5]))
+    # a label outside the space is left out of the evaluation and counted as such, not a crash mid-run
+    mapping = LabelMapping("index", "flag", "test", table=[1, 2, 3])
+    assert DecodeContext(mapping=mapping).categories(np.array([5, 0])).tolist() == [-1, 1]
+    assert mapping.tally(np.array([5, 0]))["out_of_range"] == 1
 
 
 def test_segmentation_logits_resize_back_to_the_image():
