@@ -7,13 +7,17 @@ outside this repository; the JSON it writes holds numbers only.
     git -C <clone> archive ba4d5a5 imagenet_c_bar | tar -x -C /tmp/cbar_ref
     python benchmarks/cbar_reference_stats.py /tmp/cbar_ref/imagenet_c_bar
 
-Two kinds of record, on the recipe image of tests/corruptions/cbar_signature.py (224x224):
+Three kinds of record, on the recipe images of tests/corruptions/cbar_signature.py:
 - "draws": corruptions that are deterministic given their random draws. The reference runs with
   `record=True`; its draws (converted to our kernels' parameters) and a signature of its output
   (8x8-pooled output and 256 exact pixels) are stored, so a test can render the same draws with
   our kernel and compare.
 - "distribution": corruptions whose draws are whole noise fields. Per severity, the statistics of
   `cbar_signature.stats` for SEEDS[name] reference seeds.
+- "photos": caustic_refraction and sparkles (the two with edge and rounding details) on each of
+  PHOTOS at each of PHOTO_SIZES, every severity: the reference's draws (sparkles: its seed, from
+  which its ray lengths replay) and a digest and block sums of its whole output. `--save-outputs
+  FILE.npz` also keeps the reference's outputs, to see where a mismatch lies.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.corruptions.cbar_signature import STAT_NAMES, clean_image, signature, stats  # noqa: E402
+from tests.corruptions.cbar_signature import (PHOTO_SIZES, PHOTOS, STAT_NAMES, block_sums, clean_image,  # noqa: E402
+                                              digest, photo_image, signature, sparkle_lengths, stats)
 
 COMMIT = "ba4d5a5e9132fe98fcd4be1ac90abedbbb188794"
 SEEDS = {"checkerboard_cutout": 48, "blue_noise_sample": 16, "brownish_noise": 16, "perlin_noise": 8}  # the slow one gets fewer
 DRAWS = ("caustic_refraction", "sparkles", "inverse_sparkles", "plasma_noise", "cocentric_sine_waves",
          "single_frequency_greyscale")
 DISTRIBUTION = ("perlin_noise", "blue_noise_sample", "brownish_noise", "checkerboard_cutout")
+PHOTO_RECORDS = ("caustic_refraction", "sparkles")
 
 
 def severities(ref_dir: Path) -> dict[str, list[float]]:
@@ -46,9 +52,8 @@ def our_params(name: str, p: dict, severity: float) -> dict:
     if name == "caustic_refraction":
         return {"time": p["time"], "size": p["size"], "lens_scale": p["lens_scale"], "lighting": p["lighting_amount"]}
     if name == "sparkles":
-        rs = np.random.RandomState(seed=p["seed"])  # replays the reference's ray lengths
-        lengths = [[max(1, r + p["randomness"] / 100.0 * r * rs.randn()) for _ in range(n)]
-                   for n, r in zip(p["nrays"], p["radii"])]
+        lengths = sparkle_lengths(int(p["seed"]), np.asarray(p["nrays"]).tolist(), np.asarray(p["radii"]).tolist(),
+                                  p["randomness"])
         return {"centers": np.asarray(p["centers"]).tolist(), "lengths": lengths}
     if name == "inverse_sparkles":
         rs = np.random.RandomState(seed=p["seed"])
@@ -65,11 +70,35 @@ def our_params(name: str, p: dict, severity: float) -> dict:
     raise KeyError(name)
 
 
+def photo_draws(name: str, p: dict) -> dict:
+    """The reference's draws for a "photos" record, compact: sparkles keeps the seed its ray lengths replay from."""
+    if name == "sparkles":
+        return {"centers": np.asarray(p["centers"]).tolist(), "seed": int(p["seed"]), "nrays": np.asarray(p["nrays"]).tolist(),
+                "radii": np.asarray(p["radii"]).tolist(), "randomness": float(p["randomness"])}
+    return our_params(name, p, 0.0)
+
+
+def photo_records(transform_finder, name: str, sev: list[float], outputs: dict) -> list[dict]:
+    """Whole-output records of the reference on each photo recipe, size and severity."""
+    records = []
+    for k, (which, size) in enumerate((w, n) for w in PHOTOS for n in PHOTO_SIZES):
+        img = photo_image(which, size)
+        for i, s in enumerate(sev):
+            np.random.seed(5000 + 10 * k + i)
+            out, p = transform_finder.transform_dict[name](s, size, record=True)(img.copy())
+            outputs[f"{name}/{which}/{size}/{i + 1}"] = out
+            records.append({"photo": which, "size": size, "severity": i + 1, "draws": photo_draws(name, p),
+                            "sha256": digest(out), "blocks": block_sums(out)})
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="the reference's imagenet_c_bar/ folder (commit ba4d5a5)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/corruptions/data/cbar_reference.json")
     parser.add_argument("--only", default="", help="comma-separated corruption names (default: all ten)")
+    parser.add_argument("--photos-only", action="store_true", help="write only the 'photos' records")
+    parser.add_argument("--save-outputs", type=Path, help="also save the reference's 'photos' outputs to this .npz")
     args = parser.parse_args()
     sys.path.insert(0, str(args.reference))
     import transform_finder  # the reference's own module, from the exported folder
@@ -82,8 +111,18 @@ def main() -> None:
                 "stat_names": STAT_NAMES, "severities": sev})
     doc.setdefault("draws", {})
     doc.setdefault("distribution", {})
+    doc.setdefault("photos", {})
     only = set(filter(None, args.only.split(",")))
-    for name in [n for n in (*DRAWS, *DISTRIBUTION) if not only or n in only]:
+    outputs: dict[str, np.ndarray] = {}
+    for name in [n for n in PHOTO_RECORDS if not only or n in only]:
+        start = time.time()
+        doc["photos_numpy"] = np.__version__  # the reference computes in float32 / float64 by NumPy's promotion rules
+        doc["photos"][name] = photo_records(transform_finder, name, sev[name], outputs)
+        print(f"{name} photos: {time.time() - start:.0f} s", flush=True)
+        args.out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    if args.save_outputs:
+        np.savez_compressed(args.save_outputs, **outputs)
+    for name in [n for n in (*DRAWS, *DISTRIBUTION) if (not only or n in only) and not args.photos_only]:
         start = time.time()
         cls = transform_finder.transform_dict[name]
         if name in DRAWS:

@@ -102,15 +102,22 @@ def rays(y: np.ndarray, x: np.ndarray, center: np.ndarray, lengths: np.ndarray, 
 
 
 def bilinear_zero(image: np.ndarray, py: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """Sample `image` (H x W x C) at real positions, bilinearly, with zeros outside the image."""
+    """Sample `image` (H x W x C) at real positions, bilinearly, with zeros outside the image.
+
+    Each of the four neighbours is read from the image only when it lies inside it and counts as
+    zero otherwise (the reference's `bilinear_interpolation`): a position 2 px or more beyond an
+    edge samples zero, not the edge row or column.
+    """
     h, w = image.shape[:2]
     padded = np.zeros((h + 2, w + 2, image.shape[2]), image.dtype)
     padded[1:-1, 1:-1] = image
     y0, x0 = np.floor(py), np.floor(px)
     fy, fx = (py - y0)[..., None], (px - x0)[..., None]
-    yi = np.clip(y0.astype(np.int64) + 1, 0, h + 1)
-    xi = np.clip(x0.astype(np.int64) + 1, 0, w + 1)
-    yj, xj = np.clip(yi + 1, 0, h + 1), np.clip(xi + 1, 0, w + 1)
+    # Indices into `padded`, each neighbour clipped on its own: any index outside the image lands
+    # on the zero border (clipping the second from the already clipped first would read the image).
+    yi, xi = y0.astype(np.int64) + 1, x0.astype(np.int64) + 1
+    yi, yj = np.clip(yi, 0, h + 1), np.clip(yi + 1, 0, h + 1)
+    xi, xj = np.clip(xi, 0, w + 1), np.clip(xi + 1, 0, w + 1)
     top = padded[yi, xi] * (1 - fx) + padded[yi, xj] * fx
     bottom = padded[yj, xi] * (1 - fx) + padded[yj, xj] * fx
     return top * (1 - fy) + bottom * fy

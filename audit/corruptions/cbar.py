@@ -68,7 +68,8 @@ def render_caustic_refraction(x: np.ndarray, time: float, size: float, lens_scal
     dy = np.where(flat, 0.0, np.round(dy * lens_scale, 3))
     dx = np.where(flat, 0.0, np.round(dx * lens_scale, 3))
     y, xx = fields.grid(h, w)
-    out = fields.bilinear_zero(_unit(x) / 255, y + dy, xx + dx)
+    # the reference scales the image to [0, 1] in float32 (and, run under NumPy 2, interpolates in float64)
+    out = fields.bilinear_zero((x.astype(np.float32) / 255).astype(np.float64), y + dy, xx + dx)
     out += ((north - south + east - west) * lighting)[..., None]
     return np.clip(out, 0, 1) * 255
 
@@ -108,12 +109,17 @@ def draw_sparkles(rng: np.random.Generator, severity: float, h: int, w: int) -> 
 
 
 def render_sparkles(x: np.ndarray, centers: np.ndarray, lengths: list) -> np.ndarray:
-    """Five white star bursts painted one after the other (each over the previous result)."""
+    """Five white star bursts painted one after the other (each over the previous result).
+
+    Each burst reads the previous result as float32, as the reference does (its per-pixel kernel
+    takes `value.astype(np.float32)`), and paints in float64.
+    """
     y, xx = fields.grid(*x.shape[:2])
     out = _unit(x)
     for center, ray_lengths in zip(centers, lengths):
         f = fields.rays(y, xx, center, np.asarray(ray_lengths, np.float64), 1.0)[..., None]
-        out = out + f * (255.0 - out)
+        value = out.astype(np.float32).astype(np.float64)
+        out = value + f * (255.0 - value)
     return out
 
 

@@ -3,13 +3,18 @@ ba4d5a5), against numbers committed in data/cbar_reference.json (benchmarks/cbar
 
 - Deterministic given their draws (caustic_refraction, sparkles, inverse_sparkles, plasma_noise,
   cocentric_sine_waves, single_frequency_greyscale): our render of the reference's recorded draws
-  matches its output (PSNR on the 8x8-pooled output and on 256 exact pixels, floors in FLOORS /
-  EXACT) at every severity.
+  matches its output exactly (PSNR on the 8x8-pooled output and on 256 exact pixels, floors in
+  FLOORS / EXACT) at every severity.
 - Noise fields (perlin_noise, blue_noise_sample, brownish_noise, checkerboard_cutout): over seeds,
   the mean of each statistic of cbar_signature.stats is within TOL_SIGMA standard errors (reference
   spread and ours, floor FLOOR / DEFAULT_FLOOR) of the reference's, at every severity.
+- Whole outputs on photos (caustic_refraction, sparkles): our render of the reference's draws on
+  three photos at three square sizes, every severity, is the reference's output value for value
+  (sha256 of the uint8 output; block sums say where a mismatch lies).
 - Each check is shown to fail for the wrong severity: the next one's parameters (draws), or the
   severity table shifted by one, pooled over severities (distribution).
+- Bilinear sampling outside the image reads zero beyond every edge, as the reference's
+  `bilinear_interpolation` (written out again, pixel by pixel, in this file).
 """
 
 import json
@@ -19,15 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audit.corruptions import _cbar_fields as fields
 from audit.corruptions import cbar, corrupt, get, names
 
-from .cbar_signature import STAT_NAMES, clean_image, pixel_positions, pooled, stats
+from .cbar_signature import (STAT_NAMES, block_sums, clean_image, digest, photo_image, pixel_positions, pooled,
+                             sparkle_lengths, stats)
 
 DATA = json.loads(Path(os.environ.get("CBAR_REFERENCE", Path(__file__).parent / "data/cbar_reference.json")).read_text())
-# (pooled, pixels) PSNR floors in dB. Measured: all but caustic_refraction reproduce the reference's
-# pixels exactly (pooled >= 98 dB); caustic_refraction 50.4 / 39.3 dB (float32 image in the reference,
-# a few pixels where the rounded refraction offset crosses a pixel boundary).
-FLOORS = {"caustic_refraction": (45.0, 35.0)}
+# (pooled, pixels) PSNR floors in dB. Measured: all six reproduce the reference's pixels exactly
+# (pooled >= 98 dB: the stored means are rounded to 0.01; one grey level off in 256 pixels is 77 dB).
+FLOORS: dict[str, tuple[float, float]] = {}
 EXACT = (80.0, 80.0)
 TOL_SIGMA, FLOOR = 4.0, {"mean_abs_diff": 0.5, "lowpass_share": 0.01}
 DEFAULT_FLOOR = 1.0
@@ -130,3 +136,67 @@ def test_deterministic_check_rejects_the_wrong_severity(name):
         out = _render(name, params)
         low_pooled, low_pixels = FLOORS.get(name, EXACT)
         assert psnr(pooled(out), recs[s]["pooled"]) < low_pooled or psnr(out[rows, cols], recs[s]["pixels"]) < low_pixels
+
+
+def _photo_params(name: str, draws: dict) -> dict:
+    if name == "sparkles":
+        return {"centers": np.asarray(draws["centers"]),
+                "lengths": sparkle_lengths(draws["seed"], draws["nrays"], draws["radii"], draws["randomness"])}
+    return draws
+
+
+@pytest.mark.parametrize("name", sorted(DATA["photos"]))
+def test_whole_outputs_on_photos_are_the_references(name):
+    images = {}
+    mismatched = []
+    for rec in DATA["photos"][name]:
+        key = (rec["photo"], rec["size"])
+        if key not in images:
+            images[key] = photo_image(*key)
+        out = getattr(cbar, f"render_{name}")(images[key], **_photo_params(name, rec["draws"]))
+        out = np.clip(out, 0, 255).astype(np.uint8)
+        if digest(out) != rec["sha256"]:
+            diff = np.abs(np.array(block_sums(out)) - np.array(rec["blocks"]))
+            mismatched.append(f"{key[0]} {key[1]}px s{rec['severity']}: blocks (row, col) {np.argwhere(diff).tolist()} "
+                              f"differ by up to {diff.max()}")
+    assert {r["size"] for r in DATA["photos"][name]} == {96, 160, 224} and len(DATA["photos"][name]) == 45
+    assert not mismatched, f"{name}: {len(mismatched)} outputs differ from the reference: " + "; ".join(mismatched)
+
+
+def _reference_bilinear(image: np.ndarray, py: float, px: float) -> np.ndarray:
+    """The reference's bilinear_interpolation, one point at a time: a neighbour outside reads 0."""
+    l, u = int(np.floor(py)), int(np.floor(px))
+    h, w = image.shape[:2]
+
+    def at(r: int, c: int) -> np.ndarray:
+        return image[r, c] if 0 <= r < h and 0 <= c < w else np.zeros(image.shape[2])
+
+    fy, fx = py - l, px - u
+    top = at(l, u) * (1 - fx) + at(l, u + 1) * fx
+    bottom = at(l + 1, u) * (1 - fx) + at(l + 1, u + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+@pytest.mark.parametrize(("py", "px", "expected"), [
+    (-2.5, 1, 0.0), (-1.5, 1, 0.0), (-0.5, 1, 0.5),  # above the top edge
+    (1, -2.5, 0.0), (1, -1.5, 0.0), (1, -0.5, 0.5),  # left of the left edge
+    (3.5, 1, 0.5), (4.5, 1, 0.0), (5.5, 1, 0.0),  # below the bottom edge
+    (1, 3.5, 0.5), (1, 4.5, 0.0), (1, 5.5, 0.0),  # right of the right edge
+    (-2.5, -2.5, 0.0), (-0.5, -0.5, 0.25), (-2.5, 5.5, 0.0), (-0.5, 3.5, 0.25),  # corners
+    (5.5, -2.5, 0.0), (3.5, -0.5, 0.25), (5.5, 5.5, 0.0), (3.5, 3.5, 0.25),
+    (-7.25, 1, 0.0), (1.5, 1.5, 1.0),
+])
+def test_bilinear_reads_zero_beyond_every_edge(py, px, expected):
+    ones = np.ones((4, 4, 3))
+    got = fields.bilinear_zero(ones, np.array([[py]], float), np.array([[px]], float))
+    assert got.shape == (1, 1, 3)
+    np.testing.assert_allclose(got[0, 0], expected, atol=1e-12)
+
+
+def test_bilinear_matches_the_references_formula_around_the_image():
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 1, (5, 6, 3))
+    py, px = np.meshgrid(np.arange(-3.75, 8, 0.25), np.arange(-3.75, 9, 0.25), indexing="ij")
+    got = fields.bilinear_zero(image, py, px)
+    want = np.array([[_reference_bilinear(image, a, b) for a, b in zip(ra, rb)] for ra, rb in zip(py, px)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
