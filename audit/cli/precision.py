@@ -49,9 +49,9 @@ def render(doc: dict, top: int) -> str:
     largest growth of local error per corruption; tensors quantised exactly are named only as such."""
     rows = {r["tensor"]: r for r in doc["tensors"]}
     base = doc["conditions"][0]
-    lines = [f"layers to keep in FP32, worst first (as `audit export --keep-fp32 auto:K` ranks them on its calibration "
-             f"images, keeping the first K): accumulated SQNR lost between the layer's inputs and its output on {base}; "
-             "local SQNR (the error quantising its output adds) per condition"]
+    lines = [(f"layers to keep in FP32, worst first (as `audit export --keep-fp32 auto:K` ranks them on its calibration "
+              f"images, keeping the first K): accumulated SQNR lost between the layer's inputs and its output on {base}; "
+              "local SQNR (the error quantising its output adds) per condition")]
     by_node: dict[str, dict] = {}  # one line per layer, as auto counts them
     for t in doc.get("worst_added") or doc["worst_local"]:
         if rows[t]["op_type"] != "Input":
