@@ -16,7 +16,7 @@ from audit import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
 from audit.errors import ConfigError
-from audit.forensics import condition_images, layer_errors, worst_nodes
+from audit.forensics import condition_images, layer_errors, shared_scale, worst_nodes
 from audit.modelspec import ModelSpec
 from exporters.keep_fp32 import parse_keep, quantize_keeping
 from exporters.onnx_export import write_metadata
@@ -60,6 +60,10 @@ def test_forensics_names_the_damaged_layer_and_not_the_healthy_ones(pair, cifar_
     assert worst_nodes(doc, 1) == ["/6/Conv"] and worst["local_db"]["clean"] < 5
     exact = _exact_unranked(doc, root / "fp32-int8.onnx")
     assert {"/2/MaxPool_output_0", "/5/MaxPool_output_0", "/9/Flatten_output_0"} <= exact
+    import onnx
+
+    assert shared_scale(onnx.load(str(root / "fp32-int8.onnx")).graph) == {"/2/MaxPool_output_0", "/5/MaxPool_output_0",
+                                                                             "/9/Flatten_output_0"}
     # SQNR is energy-weighted: the outlier tensor itself looks healthy, the layer reading it does not
     assert rows["/4/Relu_output_0"]["local_db"]["clean"] > 30
     assert worst["accumulated_db"]["clean"] < 1 < 30 < rows["/4/Relu_output_0"]["accumulated_db"]["clean"]
