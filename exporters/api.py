@@ -16,6 +16,7 @@ from typing import Any
 
 from audit.errors import ConfigError, ExportError, OutputError, RobustAuditError
 from audit.safety import prepare_out
+from exporters.keep_fp32 import parse_keep
 from exporters.onnx_export import export_onnx, write_metadata
 from exporters.parity import Parity, compare, dataset_images, load_images
 from exporters.sources import load_source
@@ -83,7 +84,8 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
         write_metadata(final, spec)
         parity = _check(src, final, spec, parity_sizes(spec, dynamic), precision, parity_images or calibration) if check else None
         if parity is not None and not parity.ok:
-            raise ExportError(f"the {precision} export disagrees with PyTorch: {'; '.join(parity.failures)}; no file written")
+            raise ExportError(f"the {precision} export disagrees with PyTorch: {'; '.join(parity.failures)}; no file written"
+                              + _next_step(precision, keep_fp32))
         if engine == "tensorrt":
             from exporters.tensorrt import build_engine
 
@@ -95,6 +97,17 @@ def export_model(source: str, out: str | Path, *, opset: int = 17, dynamic: bool
         else:
             raise ConfigError(f"unknown --engine '{engine}'; valid: tensorrt")
     return ExportResult(out, parity, keep, described)
+
+
+def _next_step(precision: str, keep_fp32: str | None) -> str:
+    """What to do after a refused INT8 export: keep the damaged layers in FP32, or write it to find them."""
+    if precision != "int8":
+        return ""
+    k = parse_keep(keep_fp32)[1] if keep_fp32 else None
+    repair = (f"keep more layers in FP32 with --keep-fp32 auto:{k + 1}" if k is not None
+              else "repair it with --keep-fp32 auto (keeps the layer that loses the most SQNR in FP32)")
+    return (f"; {repair}, or write it anyway with --no-check and run `audit precision FP32.onnx INT8.onnx` "
+            "to see which layers to keep in FP32")
 
 
 def calibration_sample(src, calibration: str | None, size: int, seed: int):

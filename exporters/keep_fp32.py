@@ -1,9 +1,10 @@
 """INT8 with some layers kept in FP32: `--keep-fp32 NODE[,NODE...]` or `--keep-fp32 auto[:K]`.
 
 `auto[:K]` quantises once, runs the forensics (audit.forensics) on the calibration images and
-quantises again with the K layers of worst local error kept in FP32. Default K = 1: every kept layer
-costs size and speed, and one layer at a time is what tells whether a single layer is responsible
-(the forensics table shows whether the next ones are close; rerun with a larger K if they are).
+quantises again with the K layers that lose the most accumulated SQNR kept in FP32 (the first K of
+`audit precision`'s list of layers to keep; tensors quantised exactly are never chosen). Default K = 1:
+every kept layer costs size and speed, and one layer at a time is what tells whether a single layer is
+responsible (the forensics table shows whether the next ones are close; rerun with a larger K if they are).
 
 A layer is kept with what shares its input's quantisation: ONNX Runtime gives the tensors that
 pass-through ops make (MaxPool, Reshape, a folded Relu) the scale of their input, so keeping only the

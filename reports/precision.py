@@ -2,8 +2,9 @@
 
 The forensics document (kind `robustaudit.forensics`) holds, per tensor of an FP32 / INT8 pair, the
 local SQNR (the error quantising that tensor adds) and the accumulated SQNR (FP32 vs INT8 tensor),
-clean and under corruptions. This section shows the layers with the worst local SQNR and those whose
-error grows most under each corruption.
+clean and under corruptions. This section shows one ranked list, the layers to keep in FP32 (those
+that lose the most accumulated SQNR, with their local SQNR as detail), and the layers whose local error
+grows most under each corruption; tensors quantised exactly (`exact`) are in neither.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
     """The precision section for each forensics document (empty string when there is none)."""
     parts = []
     for i, doc in enumerate(docs):
-        rows = {r.get("tensor"): r for r in doc["tensors"] if isinstance(r, dict)}
+        rows = {r.get("tensor"): r for r in doc["tensors"] if isinstance(r, dict) and r.get("exact") is not True}
         conditions = [str(c) for c in doc["conditions"]]
         ranking = doc.get("worst_added") if isinstance(doc.get("worst_added"), list) else doc["worst_local"]
         worst = [rows[t] for t in ranking if t in rows][:top]
@@ -73,9 +74,10 @@ def section(docs: list[dict[str, Any]], top: int = 8) -> str:
         parts.append(
             f'<section class="card precision" id="precision{i + 1}" data-check="precision"><h2>Precision: where INT8 loses</h2>'
             f'<p class="muted">{esc(Path(str(doc.get("int8", "?"))).name)} against {esc(Path(str(doc.get("fp32", "?"))).name)}. '
-            "Layers ranked by the FP32-vs-INT8 SQNR they lose between their inputs and their output (dB lost, higher "
-            "is worse); in brackets the local SQNR, the error quantising the layer's output adds (lower is worse). "
-            "SQNR is energy-weighted: an outlier channel shows at the layer that reads it.</p>"
+            "Layers to keep in FP32, worst first (as <code>--keep-fp32 auto</code> ranks them): the FP32-vs-INT8 SQNR "
+            "each loses between its inputs and its output (dB lost, higher is worse); in brackets the local SQNR, the "
+            "error quantising the layer's output adds (lower is worse). SQNR is energy-weighted: an outlier channel "
+            "shows at the layer that reads it. Tensors quantised exactly on their input's scale are not ranked.</p>"
             + table(head, body, "precision-layers")
             + ("<h3>Largest growth of local error under corruption</h3>"
                + table(["condition", "layer", "op", "SQNR lost vs clean (dB)"], growth, "precision-growth") if growth else "")

@@ -25,7 +25,8 @@ import click
 @click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Classes for models given by name.")
 @click.option("--parity-images", default=None, help="Dataset root or folder of task images for the parity check [default: "
               "--calibration, else the checkpoint's validation images, else noise].")
-@click.option("--no-check", is_flag=True, help="Skip the parity check against PyTorch.")
+@click.option("--no-check", is_flag=True, help="Skip the parity check against PyTorch (e.g. to write an INT8 export "
+              "that fails it, for `audit precision`; `--keep-fp32 auto` repairs one).")
 def export(source, out, opset, dynamic, input_size, precision, calibration, calibration_size, seed, keep_fp32, engine,
            weights, num_classes, parity_images, no_check):
     """Export SOURCE (an `audit finetune` checkpoint, torchvision:NAME or timm:NAME) with robustaudit

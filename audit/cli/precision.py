@@ -22,7 +22,8 @@ import click
 @click.option("-o", "--out", default=None, help="Write the forensics document (JSON) here.")
 def precision(fp32, int8, task, data, corruptions, severity, images, seed, top, as_json, out):
     """Per-layer SQNR (dB) between FP32 and its INT8 export on clean and corrupted images made as
-    `audit run` makes them; the worst layers by local error, and whose error grows most per corruption.
+    `audit run` makes them: the layers to keep in FP32 (those that lose the most accumulated SQNR, what
+    `audit export --keep-fp32 auto` keeps), and whose local error grows most per corruption.
 
     Example:
 
@@ -44,21 +45,28 @@ def precision(fp32, int8, task, data, corruptions, severity, images, seed, top, 
 
 
 def render(doc: dict, top: int) -> str:
-    """The worst layers by local SQNR, then the largest growth per corruption, as plain text."""
+    """One ranked list, the layers to keep in FP32 (accumulated SQNR lost, local SQNR as detail), then the
+    largest growth of local error per corruption; tensors quantised exactly are named only as such."""
     rows = {r["tensor"]: r for r in doc["tensors"]}
     base = doc["conditions"][0]
-    lines = [f"layers that lose the most accumulated SQNR on {base} (dB lost between their inputs and output):"]
-    for t in doc.get("worst_added", [])[:top]:
-        r = rows[t]
-        if r["added_db"][base] is not None:
-            lines.append(f"  {r['node']} ({r['op_type']}) -> {t}: {r['added_db'][base]:.1f} dB lost")
-    lines.append(f"worst layers by local SQNR on {base} (dB; lower is worse):")
-    for t in doc["worst_local"][:top]:
-        r = rows[t]
+    lines = [(f"layers to keep in FP32, worst first (as `audit export --keep-fp32 auto:K` ranks them on its calibration "
+              f"images, keeping the first K): accumulated SQNR lost between the layer's inputs and its output on {base}; "
+              "local SQNR (the error quantising its output adds) per condition")]
+    by_node: dict[str, dict] = {}  # one line per layer, as auto counts them
+    for t in doc.get("worst_added") or doc["worst_local"]:
+        if rows[t]["op_type"] != "Input":
+            by_node.setdefault(rows[t]["node"], rows[t])
+    ranked = list(by_node.values())
+    for i, r in enumerate(ranked[:top], 1):
+        lost = r["added_db"][base]
         per = ", ".join(f"{c} {v:.1f}" for c, v in r["local_db"].items())
-        lines.append(f"  {r['node']} ({r['op_type']}) -> {t}: {per}; accumulated {r['accumulated_db'][base]:.1f}")
-    for cond, ranked in doc["worst_growth"].items():
-        r = rows[ranked[0]]
-        lines.append(f"largest growth under {cond}: {r['node']} ({r['op_type']}) local SQNR "
-                     f"{r['local_db'][base]:.1f} -> {r['local_db'][cond]:.1f} dB")
+        lines.append(f"  {i}. {r['node']} ({r['op_type']}): {'?' if lost is None else f'{lost:.1f}'} dB lost; local SQNR {per} dB")
+    for cond, ranked_growth in doc["worst_growth"].items():
+        if ranked_growth:
+            r = rows[ranked_growth[0]]
+            lines.append(f"largest growth of local error under {cond}: {r['node']} ({r['op_type']}) local SQNR "
+                         f"{r['local_db'][base]:.1f} -> {r['local_db'][cond]:.1f} dB")
+    exact = [r["node"] for r in doc["tensors"] if r.get("exact")]
+    if exact:
+        lines.append(f"not ranked, quantised exactly (their SQNR changes are float noise): {', '.join(dict.fromkeys(exact))}")
     return "\n".join(lines)

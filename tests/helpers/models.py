@@ -206,3 +206,60 @@ def calibrate_batch_norm(net, inputs) -> None:
     with torch.no_grad():
         net(inputs)
     net.eval()
+
+
+# torchvision classifier -> (BatchNorm after the conv whose output channel is scaled up, the conv reading that
+# channel, the reader's node in the ONNX export): a Conv-BN(-ReLU) whose output only that conv reads
+TORCHVISION_DAMAGE = {
+    "resnet18": ("layer1.0.bn1", "layer1.0.conv2", "/layer1/layer1.0/conv2/Conv"),
+    # the t=1 block's 1x1 projection (no activation after it) read by the next block's 1x1 expansion
+    "mobilenet_v2": ("features.1.conv.2", "features.2.conv.0.0", "/features/features.2/conv/conv.0/conv.0.0/Conv"),
+}
+
+
+def damaged_torchvision(arch: str, path: Path, num_classes: int = 3, size: int = 32, channel: int = 3,
+                        factor: float = 1e3) -> tuple[Path, str, float]:
+    """A torchvision classifier, randomly initialised with its BatchNorm statistics set on synthetic scenes
+    and its last Linear fitted to their shapes (least squares: seconds, where training the whole net
+    takes minutes on a CPU), so that its top-1 depends on the image; saved as a state dict at `path` for
+    `audit export torchvision:ARCH --weights`. Its INT8 export is damaged at one layer: output channel
+    `channel` of one BatchNorm is scaled by `factor` (weight and bias; a ReLU after it commutes) and the
+    weights of the conv reading it divided by `factor`, so FP32 computes the same function.
+    Returns (path, the reader's ONNX node, the largest FP32 logit change the damage makes)."""
+    torch = _torch()
+    import torchvision
+
+    norm, reader, node = TORCHVISION_DAMAGE[arch]
+    net = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    rng = np.random.default_rng(0)
+    labels = np.arange(96) % num_classes
+    scenes = np.stack([synthetic.draw_scene(rng, size, size, 1, [k])[0] for k in labels])
+    x = torch.tensor(scenes).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    calibrate_batch_norm(net, x)
+    _fit_head(net, x, torch.tensor(labels), num_classes)
+    modules = dict(net.named_modules())
+    with torch.no_grad():
+        before = net(x)
+        modules[norm].weight[channel] *= factor
+        modules[norm].bias[channel] *= factor
+        modules[reader].weight[:, channel] /= factor
+        change = float((net(x) - before).abs().max())
+    torch.save(net.state_dict(), path)
+    return path, node, change
+
+
+def _fit_head(net, x, y, num_classes: int, ridge: float = 1e-2) -> None:
+    """Set the last Linear of `net` to the ridge regression of one-hot `y` on its input features."""
+    torch = _torch()
+    head = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    seen = []
+    hook = head.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        net(x)
+        hook.remove()
+        feats = torch.cat([seen[0], torch.ones(len(x), 1)], 1)
+        target = torch.nn.functional.one_hot(y, num_classes).float()
+        w = torch.linalg.solve(feats.T @ feats + ridge * torch.eye(feats.shape[1]), feats.T @ target)
+        head.weight.copy_(w[:-1].T)
+        head.bias.copy_(w[-1])
