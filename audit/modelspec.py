@@ -3,7 +3,9 @@
 robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
 dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
 `--model-config FILE` (YAML or JSON with the same keys, or a timm model's `pretrained_cfg` dumped to
-JSON: see audit/pretrained_cfg.py). Keys:
+JSON: see audit/pretrained_cfg.py). Each source may hold any subset of the keys (`read_config`,
+`metadata_values`): audit.tasks.spec.resolve_spec merges them by precedence and builds the spec once
+(`ModelSpec.build`). Keys:
 
 | key                | value                                                                        |
 |--------------------|------------------------------------------------------------------------------|
@@ -91,8 +93,8 @@ class ModelSpec:
     ignore_index: int = 255
     precision: str = "fp32"
     provenance: dict[str, Any] = field(default_factory=dict)
-    # where each value came from (metadata, model-config, flag, inferred, default): set by
-    # audit.tasks.spec.resolve_spec, written to results.json, never to the model's metadata
+    # where each value came from (flag, model-config, metadata, inferred, convention, default, assumed,
+    # unset): set by audit.tasks.spec.resolve_spec, written to results.json, never to the model's metadata
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -90,7 +90,7 @@ def resolve_spec(engine: Engine, task_type: str, model_config: str | Path | None
     provenance = _provenance(sources)
     spec = ModelSpec.build({**values, "provenance": provenance}, "the model spec")
     spec.origins = complete_origins(spec, origins)
-    defaulted = sorted(k for k, o in spec.origins.items() if o in ("default", "assumed"))
+    defaulted = sorted(k for k, o in spec.origins.items() if o in ("default", "assumed") and _used(k, spec))
     spec.provenance = {**provenance, "spec_source": _summary(sources, spec, benchmark or task_type),
                        **({"defaulted": defaulted} if defaulted else {})}
     return spec
