@@ -176,3 +176,13 @@ def test_naming_the_convention_by_metadata_config_or_flag_gives_identical_cells(
     # the same flags fed other pixels give other cells: identical cells above mean identical inputs
     other = audit(bare, task, data, tmp_path / "other", *flags, "--mean", 0.9, 0.9, 0.9, "--std", 0.1, 0.1, 0.1)[0]
     assert cells(other) != cells(first)
+
+
+def test_class_names_by_flag_or_file_and_an_empty_list_is_a_one_line_error(tmp_path, coco_dir):
+    model = conventions.detector(tmp_path / "det.onnx", "torchvision_detection", coco_dir)
+    names = tmp_path / "names.txt"
+    names.write_text("tench, Tinca tinca\ngoldfish\n\n")  # ImageNet's names hold commas: one per line
+    report = json.loads(invoke("inspect", model, "--task", "coco", "--class-names", f"@{names}", "--json").output)
+    assert report["spec"]["class_names"] == ["tench, Tinca tinca", "goldfish"] and report["origins"]["class_names"] == "flag"
+    result = invoke("inspect", model, "--task", "coco", "--class-names", " , ")
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "--class-names holds no names" in result.output
