@@ -199,8 +199,9 @@ def _provenance(sources: list[SpecSource]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for source in reversed(sources):
         prov = source.values.get("provenance")
-        if isinstance(prov, dict):
-            merged.update(prov)
+        if prov is not None and not isinstance(prov, dict):
+            raise ConfigError(f"model spec field 'provenance' ({source.origin}) must be a mapping, got {str(prov)[:80]!r}")
+        merged.update(prov or {})
     merged.pop("defaulted", None)  # recomputed for this resolution
     return merged
 
