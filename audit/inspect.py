@@ -1,7 +1,7 @@
 """`inspect_model`: what robustaudit reads from a model before a long run.
 
 Inputs and outputs, the metadata it found, the resolved ModelSpec with where each value came from
-(metadata, model-config, flag, inferred, default) and, given a dataset, the label mapping the audit
+(flag, model-config, metadata, inferred, convention, default, assumed) and, given a dataset, the label mapping the audit
 would use. `audit inspect` prints it; `audit run` resolves exactly the same way.
 
 Example:
@@ -100,7 +100,10 @@ def render_text(report: dict[str, Any]) -> str:
         if key == "provenance" or value in (None, [], {}):
             continue
         shown = value if not isinstance(value, list) or len(value) <= 8 else f"{value[:8]} ... ({len(value)})"
-        lines.append(f"  {key:18s} {str(shown):48s} [{report['origins'].get(key, 'default')}]")
+        lines.append(f"  {key:18s} {str(shown):48s} [{report['origins'].get(key, 'unset')}]")
+    assumed = report["spec"]["provenance"].get("defaulted")
+    if assumed:
+        lines.append(f"  nobody set {', '.join(assumed)}: assumed as shown; give them by flag or in --model-config")
     mapping, problems = report["label_mapping"], report.get("label_problems") or []
     if mapping is None and not problems:
         lines.append("label mapping: decided against a dataset; give --task and --data to see it")

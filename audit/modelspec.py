@@ -3,7 +3,9 @@
 robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
 dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
 `--model-config FILE` (YAML or JSON with the same keys, or a timm model's `pretrained_cfg` dumped to
-JSON: see audit/pretrained_cfg.py). Keys:
+JSON: see audit/pretrained_cfg.py). Each source may hold any subset of the keys (`read_config`,
+`metadata_values`): audit.tasks.spec.resolve_spec merges them by precedence and builds the spec once
+(`ModelSpec.build`). Keys:
 
 | key                | value                                                                        |
 |--------------------|------------------------------------------------------------------------------|
@@ -91,8 +93,8 @@ class ModelSpec:
     ignore_index: int = 255
     precision: str = "fp32"
     provenance: dict[str, Any] = field(default_factory=dict)
-    # where each value came from (metadata, model-config, flag, inferred, default): set by
-    # audit.tasks.spec.resolve_spec, written to results.json, never to the model's metadata
+    # where each value came from (flag, model-config, metadata, inferred, convention, default, assumed,
+    # unset): set by audit.tasks.spec.resolve_spec, written to results.json, never to the model's metadata
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -177,49 +179,87 @@ class ModelSpec:
     @classmethod
     def from_metadata(cls, meta: dict[str, str]) -> "ModelSpec":
         """Read a spec from ONNX `metadata_props`; raises `ConfigError` if it is not ours."""
-        if "robustaudit" not in meta:
-            raise ConfigError("the model carries no robustaudit metadata; give --task and --model-config")
-        known = {f.name for f in fields(cls)} - set(_NOT_STORED)
-        values: dict[str, Any] = {}
-        for key, raw in meta.items():
-            if key not in known:
-                continue
-            try:
-                values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index", "crop_pct") else raw
-            except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
-                raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
-        return cls(**values)
+        return cls.build(metadata_values(meta), "model metadata")
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> "ModelSpec":
         """Read a spec from a YAML / JSON `--model-config` file; `overrides` (non-None) win."""
-        import yaml
+        values = read_config(path)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.build(values, f"model config {path}")
 
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"model config {path} is not UTF-8 text; give a YAML or JSON file") from None
-        except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"model config {path} must be a mapping of keys to values")
-        from audit.pretrained_cfg import is_timm_cfg, merge_timm_cfg
+    @classmethod
+    def build(cls, values: dict[str, Any], where: str = "model spec") -> "ModelSpec":
+        """A validated spec from a complete mapping of keys; a one-line `ConfigError` naming `where`
+        when `task` or `output_convention` is missing.
 
-        if is_timm_cfg(data):  # a timm model's pretrained_cfg dumped to JSON
-            data = merge_timm_cfg(data, {f.name for f in fields(cls)})
-        valid = [f.name for f in fields(cls) if f.name not in _NOT_STORED]
-        unknown = set(data) - set(valid)
-        if unknown:
-            raise ConfigError(f"model config {path} has unknown keys {sorted(map(str, unknown))}; valid: {valid}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        Example:
+            >>> ModelSpec.build({"task": "detection", "output_convention": "torchvision_detection", "resize": "none"}).resize
+            'none'
+        """
+        missing = [k for k in ("task", "output_convention") if values.get(k) is None]
+        if missing:
+            raise ConfigError(f"{where} does not say the model's {' or '.join(missing)}; give --task / "
+                              "--output-convention (see 'audit list conventions') or add them to --model-config")
         try:
-            return cls(**data)
+            return cls(**values)
         except TypeError as exc:
-            raise ConfigError(f"model config {path}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+SPEC_KEYS = tuple(f.name for f in fields(ModelSpec) if f.name not in _NOT_STORED)
+
+
+def metadata_values(meta: dict[str, str]) -> dict[str, Any]:
+    """The ModelSpec keys robustaudit metadata holds (any subset), decoded; `ConfigError` if it is not ours.
+
+    Example:
+        >>> metadata_values({"robustaudit": "1", "mean": "[0, 0, 0]", "other": "x"})
+        {'mean': [0, 0, 0]}
+    """
+    if "robustaudit" not in meta:
+        raise ConfigError("the model carries no robustaudit metadata; give --task and --model-config")
+    values: dict[str, Any] = {}
+    for key, raw in meta.items():
+        if key not in SPEC_KEYS:
+            continue
+        try:
+            values[key] = json.loads(raw) if key in _JSON_KEYS or key in ("min_size", "max_size", "ignore_index", "crop_pct") else raw
+        except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
+            raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
+    return values
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The ModelSpec keys a `--model-config` YAML / JSON file gives (any subset; a timm pretrained_cfg
+    translated first); one-line `ConfigError` for an unreadable file or an unknown key.
+
+    Example:
+        >>> read_config("spec.yaml")  # a file holding "mean: [0.5, 0.5, 0.5]"  # doctest: +SKIP
+        {'mean': [0.5, 0.5, 0.5]}
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"model config {path} is not UTF-8 text; give a YAML or JSON file") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"model config {path} must be a mapping of keys to values")
+    from audit.pretrained_cfg import is_timm_cfg, merge_timm_cfg
+
+    if is_timm_cfg(data):  # a timm model's pretrained_cfg dumped to JSON
+        data = merge_timm_cfg(data, set(SPEC_KEYS))
+    unknown = set(data) - set(SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"model config {path} has unknown keys {sorted(map(str, unknown))}; valid: {list(SPEC_KEYS)}")
+    return dict(data)
 
 
 def _is_int(value: Any, low: int) -> bool:

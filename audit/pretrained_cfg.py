@@ -36,7 +36,7 @@ def spec_keys_from_timm(data: dict[str, Any]) -> dict[str, Any]:
         (256, 256)
     """
     out: dict[str, Any] = {"task": "classification", "output_convention": "classification_logits", "resize": "center_crop",
-                           "crop_pct": data.get("crop_pct") or DEFAULT_CROP_PCT}
+                           "channel_order": "RGB", "crop_pct": data.get("crop_pct") or DEFAULT_CROP_PCT}
     size = data.get("input_size")
     if size is not None:
         if not isinstance(size, (list, tuple)) or len(size) not in (2, 3):

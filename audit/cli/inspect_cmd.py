@@ -6,6 +6,7 @@ import json
 
 import click
 
+from audit.cli.options import model_spec_options
 from audit.cli.run import TASK_CHOICES
 
 
@@ -16,17 +17,14 @@ from audit.cli.run import TASK_CHOICES
 @click.option("--annotations", default=None, help="COCO json (default DATA/annotations/instances_val2017.json).")
 @click.option("--images", default=None, help="COCO image folder (default DATA/val2017).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
-@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models).")
-@click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
-@click.option("--label-space", type=click.Choice(["index", "index+background", "category-id", "names"]), default=None)
+@model_spec_options
 @click.option("--ignore-unmatched-labels", is_flag=True)
-@click.option("--input-size", nargs=2, type=int, default=None, help="Network input H W.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(model, task, data, annotations, images, num_classes, model_config, output_convention, label_space,
-            ignore_unmatched_labels, input_size, as_json):
+def inspect(model, task, data, annotations, images, num_classes, model_config, overrides, ignore_unmatched_labels, as_json):
     """Show what `audit run` would read from MODEL: inputs, outputs, metadata, the resolved spec with
-    where each value came from (metadata, model-config, flag, inferred, default) and, with --data, the
-    label mapping. Runs the model on one image (a few for detectors whose labels decide the mapping).
+    where each value came from (flag, model-config, metadata, inferred, convention, default, assumed)
+    and, with --data, the label mapping. Takes the same model flags as `audit run`. Runs the model on
+    one image (a few for detectors whose labels decide the mapping).
 
     Example:
 
@@ -34,7 +32,6 @@ def inspect(model, task, data, annotations, images, num_classes, model_config, o
     """
     from audit.inspect import inspect_model, render_text
 
-    overrides = {"output_convention": output_convention, "label_space": label_space, "input_size": input_size or None}
     report = inspect_model(model, task=task, data=data, model_config=model_config, overrides=overrides,
                            ignore_unmatched_labels=ignore_unmatched_labels, annotations=annotations, images=images,
                            num_classes=num_classes)

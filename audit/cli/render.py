@@ -28,6 +28,10 @@ def print_summary(doc: dict, out: str) -> None:
         click.echo(f"  {'group':8s} {'mPC':>6s} {'rPC':>6s} {'drop':>6s}")
         for group, g in fig["per_group"].items():
             click.echo(f"  {group:8s} {_pct(g['mPC']):>6s} {_pct(g['rPC']):>6s} {_pct(g['drop']):>6s}")
+    assumed = doc["model"].get("spec_source", {}).get("defaulted")
+    if assumed:
+        click.echo(f"  note: nobody set the model's {', '.join(assumed)}: assumed (see model.metadata in results.json); "
+                   "give them by flag or in --model-config")
     for note in label_notes(doc["model"].get("label_mapping") or {}, doc["task"]["type"]):
         click.echo(f"  note: {note}")
     verdict = doc["verdict"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, corruption_plugin_option, parse_int_list
+from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, corruption_plugin_option, model_spec_options, parse_int_list
 
 TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "classification"]
 
@@ -34,23 +34,10 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "tensorrt"]))
 @click.option("--fp16", is_flag=True, help="TensorRT provider: build FP16 engines.")
 @click.option("--trt-cache", default=None, help="TensorRT provider: engine cache folder.")
-@click.option("--model-config", default=None, help="YAML/JSON with the model's spec (foreign models), or a timm pretrained_cfg dumped to JSON.")
-@click.option("--input-size", nargs=2, type=int, default=None, help="Network input H W.")
-@click.option("--resize", type=click.Choice(["fixed", "keep_ratio", "letterbox", "center_crop", "none"]), default=None,
-              help="center_crop: timm / torchvision classification eval (shorter side to input / crop-pct, centre crop).")
-@click.option("--crop-pct", default=None, type=click.FloatRange(0, 1, min_open=True), help="center_crop: kept fraction [default: 0.875].")
-@click.option("--interpolation", type=click.Choice(["bilinear", "bicubic", "nearest"]), default=None,
-              help="Resize filter [default: bilinear].")
 @click.option("--corrupt-at", type=click.Choice(["original", "input"]), default=None,
               help="Corrupt the full original image, or the image at the network input geometry "
                    "[default: input for classification (ImageNet-C), original otherwise (COCO-C, CIFAR-10-C)].")
-@click.option("--mean", nargs=3, type=float, default=None, help="Per-channel mean on [0, 1] pixels.")
-@click.option("--std", nargs=3, type=float, default=None, help="Per-channel std on [0, 1] pixels.")
-@click.option("--channel-order", type=click.Choice(["RGB", "BGR"]), default=None)
-@click.option("--output-convention", default=None, help="How to read the outputs (see 'audit list conventions').")
-@click.option("--label-space", type=click.Choice(["index", "index+background", "category-id", "names"]), default=None,
-              help="How the model's labels map to the dataset's categories [default: the model's metadata, else "
-                   "inferred from evidence, else an error].")
+@model_spec_options
 @click.option("--ignore-unmatched-labels", is_flag=True,
               help="Leave out model classes / dataset categories whose names have no counterpart (listed in the results).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1), help="Segmentation folders: class count.")
@@ -68,8 +55,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, data_format, annotations, images, out, corruptions, corruption_plugins, severities, profile, batch_size, workers,
-        threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, model_config, input_size, resize,
-        crop_pct, interpolation, corrupt_at, mean, std, channel_order, output_convention, label_space,
+        threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, corrupt_at, model_config, overrides,
         ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor,
         ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
@@ -85,9 +71,6 @@ def run(model, task, data, data_format, annotations, images, out, corruptions, c
     from audit.cli.render import print_summary
     from audit.errors import GateFailed
 
-    overrides = {"input_size": input_size or None, "resize": resize, "crop_pct": crop_pct,
-                 "interpolation": interpolation, "mean": mean or None, "std": std or None,
-                 "channel_order": channel_order, "output_convention": output_convention, "label_space": label_space}
     config = AuditConfig(model=model, task=task, data=data, format=data_format, out=out, annotations=annotations, images=images,
                          corruptions=corruptions, severities=parse_int_list(severities, "--severities"), profile=profile,
                          batch_size=batch_size, workers=workers, threads=threads, seed=seed, limit=limit,

@@ -91,7 +91,7 @@ def test_zero_flag_guess_is_timm_default_eval_and_says_so(timm_models):
     model, onnx_path, _ = timm_models["test_resnet"]
     spec = resolve_spec(open_engine(str(onnx_path)), "classification", overrides={}, benchmark="classification")
     assert (spec.resize, spec.crop_pct, spec.interpolation, spec.input_size) == ("center_crop", 0.875, "bilinear", (160, 160))
-    assert set(spec.provenance["defaulted"]) == {"resize", "crop_pct", "interpolation", "mean", "std"}
+    assert set(spec.provenance["defaulted"]) == {"resize", "crop_pct", "interpolation", "mean", "std", "channel_order"}
     default_model = timm.create_model("test_resnet", pretrained=False)
     default_model.pretrained_cfg = {**default_model.pretrained_cfg, "crop_pct": None, "mean": spec.mean, "std": spec.std}
     for image in images():  # timm's defaults (crop_pct 0.875, bilinear) with ImageNet statistics

@@ -170,7 +170,7 @@ def test_segmenter_decodes_as_torchvision_predicts(tv_segmenters, family):
     adapter = _zero_flag_adapter(path, "segmentation")
     spec = adapter.spec
     assert spec.output_convention == "segmentation_logits" and spec.resize == "none"  # dynamic H, W: original size
-    assert spec.provenance["defaulted"] == ["mean", "std"]  # ImageNet statistics, assumed and recorded
+    assert spec.provenance["defaulted"] == ["channel_order", "mean", "std"]  # ImageNet statistics on RGB, assumed and recorded
     for image in images():
         x_ref = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - torch.tensor(spec.mean)[:, None, None]) \
             / torch.tensor(spec.std)[:, None, None]
@@ -202,5 +202,5 @@ def test_segmenter_audits_with_no_model_flags(tv_segmenters, tmp_path):
     doc = run_audit(AuditConfig(model=str(tv_segmenters["deeplabv3_mobilenet_v3_large"][1]), task="ade20k", data=str(root),
                                 out=str(tmp_path / "o"), corruptions="fog", severities=[2], workers=0, progress=False,
                                 examples=0, report=False, overrides={})).document
-    assert doc["model"]["spec_source"]["defaulted"] == ["mean", "std"]
+    assert doc["model"]["spec_source"]["defaulted"] == ["channel_order", "mean", "std"]
     assert doc["summary"]["metrics"]["mIoU"]["cells"] == 1

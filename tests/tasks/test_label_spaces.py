@@ -119,7 +119,7 @@ def test_names_map_by_name_and_unmatched_names_are_an_error_or_listed(tmp_path):
 
 def test_a_flagged_convention_brings_its_input_contract(tmp_path):
     """--output-convention torchvision_detection on a model whose outputs did not identify it: the graph
-    normalises inside, so robustaudit feeds raw [0, 1] pixels, and says it assumed so."""
+    normalises inside, so robustaudit feeds raw [0, 1] pixels, and says the convention set them."""
     import onnx
 
     model = constant_detector(tmp_path / "det.onnx", BOXES[:1], [1], [0.9])
@@ -137,7 +137,7 @@ def test_a_flagged_convention_brings_its_input_contract(tmp_path):
 
     spec = resolve_spec(open_engine(str(model)), "detection", overrides={"output_convention": "torchvision_detection"})
     assert (spec.resize, spec.mean, spec.std) == ("none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-    assert spec.origins["mean"] == "assumed" and spec.origins["output_convention"] == "flag"
+    assert spec.origins["mean"] == "convention" and spec.origins["output_convention"] == "flag"
 
 
 def yolo_raw_detector(path, boxes_cxcywh, classes, num_classes, names, imgsz=128):
