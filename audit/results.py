@@ -22,6 +22,9 @@ Changelog of `schema_version`:
   and per engine (the `accuracy` fields then hold pixel accuracy) and `verdict.robust_miou` (the gated
   figure) are required, `miou_at_budget` per engine is optional; examples may carry
   `ground_truth_mask`, `clean_mask`, `adversarial_mask` and the pixel accuracies.
+- 1.5: `model.files` (every file the model loads with its SHA-256, where it loads several: ONNX external
+  data, a TensorRT engine's sidecar); `model.sha256` is then a digest over them all. Optional, so 1.0-1.4
+  documents stay valid.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from audit.errors import ResultsError
 from audit.safety import atomic_write
 
 KIND = "robustaudit.results"
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 

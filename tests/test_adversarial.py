@@ -47,7 +47,7 @@ def attacked(classifier_onnx, cifar_dir, int8_onnx, tmp_path_factory):
 def test_document_validates_and_states_the_threat_model(attacked):
     doc = results.load(attacked.out / "results.json")
     adv = doc["adversarial"]
-    assert doc["schema_version"] == results.SCHEMA_VERSION == "1.4"
+    assert doc["schema_version"] == results.SCHEMA_VERSION == "1.5"
     assert adv["threat_model"]["requantised"] is False and adv["threat_model"]["clip"] == [0.0, 1.0]
     assert adv["gradients"] == {**adv["gradients"], "source": "engine-onnx", "white_box": True, "transfer": False}
     assert [c["eps"] for c in adv["cells"]] == EPS * 2 and adv["verdict_attack"] == "pgd"

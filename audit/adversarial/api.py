@@ -23,11 +23,11 @@ import numpy as np
 
 from audit.adversarial import document, sources
 from audit.adversarial.inputs import Judge, load_inputs, model_label_maps, model_labels
-from audit.api import sha256_of
 from audit.cellstore import CellStore
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
 from audit.errors import ConfigError
+from audit.hashing import model_sha256
 from audit.safety import prepare_out
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
@@ -124,7 +124,7 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
         labels = model_labels(main.adapter, dataset)
 
     store = AttackCellStore(out)
-    manifest = {"model_sha256": sha256_of(config.model), "transfer_sha256": [sha256_of(p) for p in config.transfer_to],
+    manifest = {"model_sha256": model_sha256(config.model), "transfer_sha256": [model_sha256(p) for p in config.transfer_to],
                 "task": config.task, "data": str(Path(config.data).resolve()), "num_images": len(dataset),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "limit": config.limit,
                 "seed": config.seed, "attacks": attacks, "norm": norm, "eps": eps, "gradients": gradients,

@@ -19,7 +19,7 @@ import numpy as np
 
 from audit import results
 from audit.adversarial import dense
-from audit.api import sha256_of
+from audit.hashing import model_record
 from audit.environment import environment
 from audit.execution.document import report_renderer
 from audit.imageio import write_image
@@ -252,7 +252,7 @@ def results_document(config, dataset, main, clean_metric, adv: dict[str, Any], t
         "kind": results.KIND, "schema_version": results.SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started, 2), "status": "complete",
-        "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": sha256_of(config.model), "format": "onnx"
+        "model": {"name": Path(config.model).name, "path": str(config.model), **model_record(config.model), "format": "onnx"
                   if Path(config.model).suffix.lower() == ".onnx" else "tensorrt",
                   "spec_source": {"from": spec.provenance.get("spec_source", "unknown"),
                                   "defaulted": list(spec.provenance.get("defaulted", []))},
