@@ -10,7 +10,7 @@ from reports.adversarial import adversarial, budget_label, metric
 from reports.compare import deltas, significance
 from reports.fmt import ci_text, drop_of, is_num, pct, pp
 from reports.load import GROUPS, Run
-from reports.sections import VERDICT_TEXT, group_rows
+from reports.sections import SECONDARY, VERDICT_TEXT, group_rows
 
 
 def md(value: object) -> str:
@@ -51,6 +51,13 @@ def _run(run: Run, heading: bool) -> list[str]:
             f"- mPC: **{pct(s.get('mPC'))}{ci_text(s.get('ci'), 'mPC')}**", f"- rPC: **{rpc}**",
             f"- model: {md(run.doc.get('model', {}).get('name'))}; task: {md(run.doc.get('task', {}).get('name'))}; "
             f"data: {md(run.doc.get('dataset', {}).get('path'))} ({run.doc.get('dataset', {}).get('num_images')} images)"]
+    for key in SECONDARY:  # a format's own figure beside the primary one (VOC's devkit AP50)
+        block = (run.doc.get("summary", {}).get("metrics") or {}).get(key)
+        if isinstance(block, dict) and key != run.metric:
+            label = (run.doc.get("task", {}).get("metrics", {}).get(key) or {}).get("label") or key
+            out.append(f"- {md(label)}: clean {pct(block.get('P'))}, mPC {pct(block.get('mPC'))}, rPC {pct(block.get('rPC'))}")
+    if run.doc.get("dataset", {}).get("chosen"):
+        out.append(f"- data: {md(run.doc['dataset']['chosen'])}")
     if run.doc.get("status") == "partial":
         out.append("- status: **partial** (some cells missing)")
     out.append("")

@@ -51,6 +51,8 @@ def prepare(config) -> Setup:
     severities = sorted({check_severity(s) for s in config.severities})
     load_files(config.corruption_plugins)
     corruptions = names(config.corruptions)
+    if not corruptions:  # --corruptions none: the clean cell alone, so no severity was audited either
+        severities = []
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
                            num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
