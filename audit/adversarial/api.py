@@ -170,6 +170,8 @@ def check_config(config: AttackConfig) -> tuple[str, list[float], str, list[str]
     default = "square" if gradients == "none" else "autoattack" if ttype == "classification" else "pgd"
     attacks = list(dict.fromkeys(config.attacks or [default]))
     sources.check_attacks(attacks, gradients, ttype)
+    if config.num_classes is not None and ttype != "segmentation":
+        raise ConfigError(f"--num-classes does nothing with --task {config.task} (it is for segmentation folders); drop it")
     if config.fail_under_robust_acc is not None and not 0.0 <= config.fail_under_robust_acc <= 1.0:
         raise ConfigError(f"--fail-under-robust-acc is a fraction in [0, 1], got {config.fail_under_robust_acc}")
     for path in config.transfer_to:

@@ -49,6 +49,7 @@ def test_table_and_gate_exit_codes(classifier_onnx, cifar_dir, tmp_path):
     (["--gradients", "weights.bin"], "unknown --gradients"),
     (["--norm", "l1"], "Invalid value for '--norm'"),
     (["--transfer-to", "/nowhere-int8.onnx"], "no such model file"),
+    (["--num-classes", "4"], "--num-classes does nothing with --task cifar10"),
 ])
 def test_bad_flags_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, args, message):
     result = attack(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "x", *args)

@@ -37,6 +37,8 @@ def test_bad_inputs_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path):
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--corruptions", "noise,fogg"),
          "error: unknown corruption or set 'fogg'; did you mean 'fog'? (see 'audit list corruptions')"),
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--corruptions", "cbarr"), "did you mean 'cbar'?"),
+        (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--output-convention", "clasification_logits"),
+         "unknown output convention 'clasification_logits'; did you mean 'classification_logits'"),
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--severities", "1,7"), "severity must be an integer from 1 to 5"),
     ]
     for result, message in cases:
