@@ -5,8 +5,8 @@ what opening a model reads: an ONNX graph and its external data files (PyTorch's
 weights beside the graph, `model.onnx.data`, so two different networks can share a byte-identical
 `.onnx`), or a TensorRT engine and its spec sidecar (`model.engine.json`, which records the identity
 of the ONNX source the engine was built from). `model_sha256` is the model's identity: the file's hash
-when the model is one file (as before), else a digest over every file's name and hash, so that
-`--resume` and comparisons see a change in any of them.
+when the model is one file, else a digest over every file's hash, so that
+`--resume` and comparisons see a change in any of them (and not a rename).
 
 Example:
     >>> model_sha256("model.onnx")  # doctest: +SKIP
@@ -62,7 +62,9 @@ def model_identity(path: str | Path) -> tuple[str, list[dict[str, str]]]:
         return hashes[0][1], []
     root = Path(path).parent
     rows = [{"path": _relative(f, root), "sha256": h} for f, h in hashes]
-    digest = hashlib.sha256("\n".join(f"{r['sha256']}  {r['path']}" for r in rows).encode()).hexdigest()
+    # hashes only, in load order: renaming the model (and its sidecar) keeps its identity, and the graph's
+    # own hash already covers the names it gives its data files
+    digest = hashlib.sha256("\n".join(h for _, h in hashes).encode()).hexdigest()
     return digest, rows
 
 

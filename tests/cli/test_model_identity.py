@@ -57,6 +57,10 @@ def test_identity_covers_external_data(two_models, tmp_path):
     assert [p.name for p in model_files(a)] == ["model.onnx", "model.onnx.data"]
     assert model_sha256(a) != model_sha256(b)
     assert model_sha256(a) != sha256_of(a)
+    renamed = tmp_path / "renamed"
+    shutil.copytree(a.parent, renamed)
+    (renamed / "model.onnx").rename(renamed / "other-name.onnx")  # a rename is the same model
+    assert model_sha256(renamed / "other-name.onnx") == model_sha256(a)
     moved = tmp_path / "moved.onnx"
     shutil.copyfile(a, moved)  # the graph without its weights beside it
     with pytest.raises(ModelError, match="keeps weights in 'model.onnx.data'"):
