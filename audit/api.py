@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from audit.errors import ConfigError
 from audit.execution.document import build_document, write_outputs
 from audit.execution.local import LocalExecutor
 from audit.execution.setup import Setup, plugins_doc, prepare
+from audit.hashing import model_record
 from audit.execution.summary import summarise
 from audit.runner import all_cells, run_cells
 from audit.safety import prepare_out
@@ -85,14 +85,6 @@ class AuditResult:
         return self.document["verdict"]
 
 
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_audit(config: AuditConfig) -> AuditResult:
     """Audit `config.model` on `config.data` under the selected corruptions; write OUT/results.json.
 
@@ -104,8 +96,8 @@ def run_audit(config: AuditConfig) -> AuditResult:
     out = prepare_out(config.out or f"runs/{Path(config.model).stem}-{config.task}")
     setup = prepare(config)
     store = CellStore(out)
-    model_hash = sha256_of(config.model)
-    store.check_manifest(manifest(config, setup, model_hash), config.resume)
+    identity = model_record(config.model)  # the graph and every file it loads (external weights)
+    store.check_manifest(manifest(config, setup, identity["sha256"]), config.resume)
     cells = all_cells(setup.corruptions, setup.severities)
     execute(setup, config, [c for c in cells if not store.has(c)], store)
     numbers = summarise(setup, config, store, cells)
@@ -115,7 +107,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
 
         examples = write_examples(out, setup.context, setup.adapter, pick_cells(setup.corruptions, setup.severities),
                                   config.examples, config.seed)
-    doc = build_document(config, setup, numbers, model_hash=model_hash, duration_s=time.time() - started, examples=examples)
+    doc = build_document(config, setup, numbers, identity=identity, duration_s=time.time() - started, examples=examples)
     write_outputs(doc, out, numbers.keys, config.report)
     return AuditResult(out, doc)
 

@@ -73,6 +73,10 @@ class CellStore:
             if not isinstance(old, dict):
                 raise ConfigError(f"{path} is damaged (not an object); use another --out")
             diff = [k for k in sorted(set(old) | set(manifest)) if old.get(k) != manifest.get(k)]
+            if "model_sha256" in diff:  # the graph or a file it loads (external weights) is not the one audited
+                raise ConfigError(f"--resume: the model is not the one {self.out} audited (its files hash to "
+                                  f"{str(manifest.get('model_sha256'))[:12]}, the audit's to {str(old.get('model_sha256'))[:12]}); "
+                                  "use another --out")
             if diff:
                 raise ConfigError(f"--resume: {self.out} holds a different audit ({', '.join(diff)} differ); use another --out")
         elif self.folder.is_dir() and any(self.folder.iterdir()) and not resume:

@@ -8,6 +8,10 @@ difference is significant at the stated level. Classification cells also get McN
 on the per-image hits. `--fail-if-worse MARGIN` turns it into a CI gate: exit 2 when the other run is
 significantly worse than the base by more than the margin.
 
+Deltas stand on the cells both runs hold: P on the clean cell, mPC / rPC on the corrupted cells both
+runs count in their own mPC (`shared` says how many, and which cells only one run holds). Version 1.1
+of the comparison document added `shared`.
+
 Example:
     >>> doc = compare_runs("runs/fp32", "runs/int8", samples=500)  # doctest: +SKIP
     >>> doc["summary"]["mPC"]["significant"]  # doctest: +SKIP
@@ -25,7 +29,7 @@ import numpy as np
 
 from audit import results
 from audit.cellstore import CellStore
-from audit.corruptions import get
+from audit.corruptions import names
 from audit.errors import ResultsError
 
 COMPARISON_KIND = "robustaudit.comparison"
@@ -49,15 +53,20 @@ def compare_runs(base: str | Path, other: str | Path, samples: int = 1000, seed:
     ttype = runs[0].doc["task"]["type"]
     metric = metric or runs[0].doc["task"]["primary_metric"]
     cells = [c for c in runs[0].cells if c in set(runs[1].cells)]
-    if ("clean", 0) not in cells or len(cells) < 2:
-        raise ResultsError("the runs share no clean cell and corrupted cell to compare; run both audits to the end (--resume)")
+    if ("clean", 0) not in cells:
+        raise ResultsError("the runs share no clean cell to compare; run both audits to the end (--resume)")
+    # mPC averages the cells both runs count in their own mPC: a delta over two different corruption sets is not a change
+    chosen = [c for c in cells if c != ("clean", 0) and all(c in r.mpc_cells(metric) for r in runs)]
+    if not chosen:
+        raise ResultsError("the runs share no corrupted cell that both count in mPC (other corruptions or severities, "
+                           "or unfinished); audit both with the same --corruptions and --severities to the end")
     gt = _ground_truth(runs[0], data, annotations, images) if ttype == "detection" else None
     metrics = [{c: r.metric(c, ttype, gt) for c in cells} for r in runs]
     n = runs[0].manifest["num_images"]
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, n, size=n) for _ in range(samples)]
-    point = [_figures(m, metric, None) for m in metrics]
-    boot = [[_figures(m, metric, pos) for m in metrics] for pos in draws]
+    point = [_figures(m, metric, None, chosen) for m in metrics]
+    boot = [[_figures(m, metric, pos, chosen) for m in metrics] for pos in draws]
     summary = {key: _delta(point[0][key], point[1][key], [b[1][key] - b[0][key] for b in boot
                                                          if b[0][key] is not None and b[1][key] is not None], level)
                for key in ("P", "mPC", "rPC")}
@@ -70,10 +79,10 @@ def compare_runs(base: str | Path, other: str | Path, samples: int = 1000, seed:
         if ttype == "classification":
             entry["mcnemar"] = mcnemar(metrics[0][cell].hit1, metrics[1][cell].hit1)
         per_cell.append(entry)
-    return {"kind": COMPARISON_KIND, "version": "1.0", "metric": metric, "level": level,
+    return {"kind": COMPARISON_KIND, "version": "1.1", "metric": metric, "level": level,
             "method": f"paired bootstrap over images ({samples} resamples, seed {seed}), the same resample for both runs",
             "base": runs[0].describe(), "other": runs[1].describe(), "num_images": n,
-            "summary": summary, "cells": per_cell}
+            "shared": _shared(runs, cells, chosen), "summary": summary, "cells": per_cell}
 
 
 def mcnemar(base_hits: np.ndarray, other_hits: np.ndarray) -> dict[str, Any]:
@@ -143,6 +152,16 @@ class _Run:
                                f"({type(exc).__name__}); run the audit again") from None
         return m
 
+    def mpc_cells(self, metric: str) -> set[tuple[str, int]]:
+        """The corrupted cells this run's own mPC averages (summary.metrics[metric].per_corruption); where the
+        document lacks them, its benchmark cells, else every corrupted cell (the summary's rule)."""
+        block = ((self.doc.get("summary") or {}).get("metrics") or {}).get(metric) or {}
+        per = block.get("per_corruption")
+        if isinstance(per, dict) and per:
+            return {(name, int(s)) for name, e in per.items() for s in (e.get("per_severity") or {})}
+        corrupted = [(c, s) for c, s in self.cells if c != "clean"]
+        return set([cs for cs in corrupted if cs[0] in set(names("benchmark"))] or corrupted)
+
     def describe(self) -> dict[str, Any]:
         engine = self.doc.get("engine", {})
         return {"path": str(self.out), "model": self.doc["model"]["name"], "sha256": self.doc["model"]["sha256"],
@@ -168,18 +187,25 @@ def _ground_truth(run: _Run, data, annotations, images):
     return dataset.coco_gt, [dataset.target(i) for i in range(len(dataset))]
 
 
-def _figures(metrics: dict, metric: str, positions) -> dict[str, float | None]:
-    """P, every cell, mPC (benchmark cells, else all corrupted) and rPC of one run on `positions`."""
+def _figures(metrics: dict, metric: str, positions, chosen: list[tuple[str, int]]) -> dict[str, float | None]:
+    """P, every cell, mPC (over the `chosen` cells) and rPC of one run on `positions`."""
     out: dict[str, float | None] = {}
     for (name, sev), m in metrics.items():
         out[f"{name}-s{sev}"] = m.compute_on(positions).get(metric)
     p = out["clean-s0"]
-    corrupted = [(c, s) for c, s in metrics if c != "clean"]
-    chosen = [cs for cs in corrupted if get(cs[0]).subset == "benchmark"] or corrupted
     vals = [out[f"{c}-s{s}"] for c, s in chosen if out[f"{c}-s{s}"] is not None]
     mpc = float(np.mean(vals)) if vals else None
     out.update(P=p, mPC=mpc, rPC=(mpc / p) if mpc is not None and p else None)
     return out
+
+
+def _shared(runs: list[_Run], cells: list[tuple[str, int]], chosen: list[tuple[str, int]]) -> dict[str, Any]:
+    """Which cells the comparison stands on, and those only one run holds (left out of every delta)."""
+    only = [[f"{c}-s{s}" for c, s in r.cells if (c, s) not in set(cells)] for r in runs]
+    n = len(chosen)
+    return {"cells": len(cells), "mpc_cells": n, "only_base": only[0], "only_other": only[1],
+            "note": f"on the {n} corrupted cell{'s' if n != 1 else ''} both runs hold"
+                    + (f" (left out: {len(only[0])} only in base, {len(only[1])} only in other)" if only[0] or only[1] else "")}
 
 
 def _delta(base: float | None, other: float | None, boot: list[float], level: float) -> dict[str, Any]:

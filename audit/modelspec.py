@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import ConfigError
+from audit.registry import unknown_name
 
 METADATA_VERSION = "1"
 TASK_TYPES = ("classification", "detection", "segmentation")
@@ -106,9 +107,8 @@ class ModelSpec:
         if self.task not in TASK_TYPES:
             raise ConfigError(f"model task '{self.task}' is not one of {', '.join(TASK_TYPES)}")
         if self.output_convention not in OUTPUT_CONVENTIONS:
-            raise ConfigError(
-                f"unknown output convention '{self.output_convention}'; valid: {', '.join(OUTPUT_CONVENTIONS)}"
-            )
+            raise ConfigError(unknown_name("output convention", self.output_convention, OUTPUT_CONVENTIONS,
+                                           "audit list conventions"))
         if self.resize not in RESIZE_POLICIES:
             raise ConfigError(f"unknown resize policy '{self.resize}'; valid: {', '.join(RESIZE_POLICIES)}")
         if self.interpolation not in INTERPOLATIONS:

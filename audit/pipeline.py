@@ -82,7 +82,7 @@ def finetune_stage(config, threads: int | None = None, log: Callable[[str], None
 
 def export_stage(checkpoint: Path, out: Path, threads: int | None = None, **options) -> Stage:
     """Export `checkpoint` to `out` (exporters.api.export_model options) unless `out` was exported from it."""
-    from audit.api import sha256_of
+    from audit.hashing import sha256_of
     from exporters.api import export_model
 
     precision = options.get("precision", "fp32")
@@ -96,11 +96,12 @@ def export_stage(checkpoint: Path, out: Path, threads: int | None = None, **opti
 
 def audit_stage(config) -> Stage:
     """Run the audit `config` (an AuditConfig) unless OUT/results.json is a complete audit of that model."""
-    from audit.api import run_audit, sha256_of
+    from audit.api import run_audit
+    from audit.hashing import model_sha256
 
     results = Path(config.out) / "results.json"
     doc = read_json(results)
-    if doc and doc.get("status") == "complete" and doc.get("model", {}).get("sha256") == sha256_of(config.model):
+    if doc and doc.get("status") == "complete" and doc.get("model", {}).get("sha256") == model_sha256(config.model):
         return Stage(results, True, headline(doc))
     config.resume = True
     return Stage(results, False, headline(run_audit(config).document))
@@ -109,12 +110,12 @@ def audit_stage(config) -> Stage:
 def attack_stage(config) -> Stage:
     """Run the adversarial audit `config` (an AttackConfig) unless OUT/results.json is a complete one of that model."""
     from audit.adversarial import run_attack_audit
-    from audit.api import sha256_of
+    from audit.hashing import model_sha256
 
     results = Path(config.out) / "results.json"
     doc = read_json(results)
     if (doc and doc.get("status") == "complete" and doc.get("adversarial")
-            and doc.get("model", {}).get("sha256") == sha256_of(config.model)):
+            and doc.get("model", {}).get("sha256") == model_sha256(config.model)):
         return Stage(results, True, attack_headline(doc))
     config.resume = True
     return Stage(results, False, attack_headline(run_attack_audit(config).document))

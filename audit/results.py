@@ -26,6 +26,10 @@ Changelog of `schema_version`:
   by reason (`background`, `unmatched_class`: a model class the dataset lacks, `out_of_range`: a label
   outside the label space), which sum to `total`; optional, so 1.0-1.4 documents stay valid. The
   label table's `model_name` is the model's own name for each label in every label space.
+  `model.files` (every file the model loads with its SHA-256, where it loads several: ONNX external
+  data, a TensorRT engine's sidecar); `model.sha256` is then a digest over them all. Optional, so 1.0-1.4
+  documents stay valid. `dataset.chosen`: which of several datasets under the data path was audited
+  (a VOCdevkit's newest year); optional.
 """
 
 from __future__ import annotations

@@ -5,12 +5,12 @@ Returns the eval-mode torch model, the ModelSpec it will carry, and provenance.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audit.errors import CheckpointError, ConfigError
+from audit.hashing import sha256_of
 from audit.modelspec import ModelSpec
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -25,14 +25,6 @@ class Source:
     model: Any  # torch.nn.Module in eval mode
     spec: ModelSpec
     dataset: tuple[str, str] | None = None  # (task, folder) a checkpoint was fine-tuned on: default parity images
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def from_checkpoint(path: str | Path) -> Source:
@@ -53,7 +45,7 @@ def from_checkpoint(path: str | Path) -> Source:
     else:
         spec_kw.update(resize="fixed", input_size=tuple(pre["input_size"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]))
     prov = ckpt.get("provenance", {})
-    spec_kw["provenance"] = {"source": str(path), "source_sha256": _sha256(Path(path)), "backbone": ckpt["model"].get("backbone"),
+    spec_kw["provenance"] = {"source": str(path), "source_sha256": sha256_of(path), "backbone": ckpt["model"].get("backbone"),
                              "mode": ckpt["model"].get("mode"), "augment": prov.get("augment"), "lr": prov.get("lr"),
                              "epochs": prov.get("epochs"), "final_metric": prov.get("final_metric")}
     data = prov.get("dataset") or {}

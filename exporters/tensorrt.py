@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from audit.hashing import model_sha256
 from audit.errors import ExportError, require
 from audit.modelspec import ModelSpec
 
@@ -80,5 +81,7 @@ def build_engine(onnx_path: Path, out: Path, spec: ModelSpec, precision: str = "
     if blob is None:
         raise ExportError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log above)")
     out.write_bytes(bytes(blob))
-    Path(f"{out}.json").write_text(json.dumps(spec.to_metadata(), indent=2))
+    # the source's identity (graph and weights files) travels in the sidecar, which is part of the engine's identity
+    sidecar = {**spec.to_metadata(), "source_onnx": Path(onnx_path).name, "source_sha256": model_sha256(onnx_path)}
+    Path(f"{out}.json").write_text(json.dumps(sidecar, indent=2))
     return out

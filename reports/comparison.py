@@ -6,7 +6,7 @@ other engines or precisions, with the cells that differ most.
 from __future__ import annotations
 
 from reports import references
-from reports.compare import deltas
+from reports.compare import deltas, significance
 from reports.fmt import drop_of, esc, is_num, pct, pp
 from reports.load import GROUPS, Run
 from reports.sections import VERDICT_TEXT, table
@@ -92,12 +92,14 @@ def _headline(d) -> str:
     for name, key, value in (("clean", "P", d.clean), ("mPC", "mPC", d.mpc), ("rPC", "rPC", d.rpc)):
         entry = (stats.get("summary") or {}).get(key)
         text = f"Δ {name} <b>{esc(pp(value))}</b>"
-        if entry and entry.get("ci"):
-            mark = "significant" if entry.get("significant") else "not significant"
+        if key != "P" and not d.comparable:
+            text += f' <span class="sig na" data-check="sig-{key}">not comparable</span>'
+        elif entry and entry.get("ci"):
             text += (f' <span class="muted">[{esc(pp(entry["ci"][0]))}, {esc(pp(entry["ci"][1]))}]</span> '
-                     f'<span class="sig {"yes" if entry.get("significant") else "no"}" data-check="sig-{key}">{mark}</span>')
+                     f'<span class="sig {"yes" if entry.get("significant") else "no"}" data-check="sig-{key}">{significance(entry)}</span>')
         parts.append(text)
-    return f'<p class="deltas">{" · ".join(parts)}</p>' + note
+    shared = f'<p class="muted" data-check="shared">{esc(d.note)}.</p>'
+    return f'<p class="deltas">{" · ".join(parts)}</p>' + shared + note
 
 
 def _cell_stats(entry: dict | None) -> list[str]:

@@ -7,10 +7,10 @@ Markdown is rendered as HTML by CI hosts, so table cells are escaped (pipes, ang
 from __future__ import annotations
 
 from reports.adversarial import adversarial, budget_label, metric
-from reports.compare import deltas
+from reports.compare import deltas, significance
 from reports.fmt import ci_text, drop_of, is_num, pct, pp
 from reports.load import GROUPS, Run
-from reports.sections import VERDICT_TEXT, group_rows
+from reports.sections import SECONDARY, VERDICT_TEXT, group_rows
 
 
 def md(value: object) -> str:
@@ -51,6 +51,13 @@ def _run(run: Run, heading: bool) -> list[str]:
             f"- mPC: **{pct(s.get('mPC'))}{ci_text(s.get('ci'), 'mPC')}**", f"- rPC: **{rpc}**",
             f"- model: {md(run.doc.get('model', {}).get('name'))}; task: {md(run.doc.get('task', {}).get('name'))}; "
             f"data: {md(run.doc.get('dataset', {}).get('path'))} ({run.doc.get('dataset', {}).get('num_images')} images)"]
+    for key in SECONDARY:  # a format's own figure beside the primary one (VOC's devkit AP50)
+        block = (run.doc.get("summary", {}).get("metrics") or {}).get(key)
+        if isinstance(block, dict) and key != run.metric:
+            label = (run.doc.get("task", {}).get("metrics", {}).get(key) or {}).get("label") or key
+            out.append(f"- {md(label)}: clean {pct(block.get('P'))}, mPC {pct(block.get('mPC'))}, rPC {pct(block.get('rPC'))}")
+    if run.doc.get("dataset", {}).get("chosen"):
+        out.append(f"- data: {md(run.doc['dataset']['chosen'])}")
     if run.doc.get("status") == "partial":
         out.append("- status: **partial** (some cells missing)")
     out.append("")
@@ -100,13 +107,19 @@ def _comparison(runs: list[Run]) -> list[str]:
                    f"{pct(r.summary.get('rPC'))} | " + " | ".join(pct(drop_of(pg.get(g))) for g in GROUPS) + " |")
     out.append("")
     for d in deltas(runs):
-        summary = (d.stats or {}).get("summary") or {}
-
-        def sig(key: str) -> str:
-            e = summary.get(key)
-            if not e or not e.get("ci"):
-                return ""
-            return f" [{pp(e['ci'][0])}, {pp(e['ci'][1])}]{' (significant)' if e.get('significant') else ''}"
-        out.append(f"- {md(d.other.label)} vs {md(d.base.label)}: Δ clean {pp(d.clean)}{sig('P')}, "
-                   f"Δ mPC {pp(d.mpc)}{sig('mPC')}, Δ rPC {pp(d.rpc)}{sig('rPC')}")
+        out.append(f"- {md(d.other.label)} vs {md(d.base.label)}: " + ", ".join(
+            f"Δ {name} {pp(value)}{_mark(d, key)}" for name, key, value in
+            (("clean", "P", d.clean), ("mPC", "mPC", d.mpc), ("rPC", "rPC", d.rpc))) + f"; {md(d.note)}")
+        stats = d.stats or {}
+        if stats.get("comparable") is False:
+            out.append(f"  - not tested pairwise: {md(stats.get('reason', ''))}")
     return out + [""]
+
+
+def _mark(d, key: str) -> str:
+    """The paired interval and the same significant / not significant mark as the HTML."""
+    if key != "P" and not d.comparable:
+        return " (not comparable)"
+    entry = ((d.stats or {}).get("summary") or {}).get(key)
+    mark = significance(entry)
+    return f" [{pp(entry['ci'][0])}, {pp(entry['ci'][1])}] ({mark})" if mark else ""

@@ -65,15 +65,38 @@ def verdict(run: Run, anchor: str) -> str:
         notes.append("Only hold-out corruptions ran: the headline figures are over the hold-out set.")
     task, ds = doc.get("task", {}), doc.get("dataset", {})
     context = (f"<b>{esc(doc.get('model', {}).get('name'))}</b> · {esc(task.get('name'))} ({esc(task.get('type'))}) · "
-               f"{esc(ds.get('format'))} {esc(ds.get('path'))}, {esc(ds.get('num_images'))} images")
+               f"{esc(ds.get('format'))} {esc(ds.get('path'))}, {esc(ds.get('num_images'))} images"
+               + (f" · {esc(ds['chosen'])}" if ds.get("chosen") else ""))
     return (f'<section id="{anchor}-verdict" class="verdict verdict-{status}" data-check="verdict">'
             f'<div class="badge badge-{status}">{VERDICT_TEXT[status]}</div>'
             f'<div class="headline"><div class="fig"><span class="k">clean {m}</span><span class="v">{h["P"]}</span></div>'
             f'<div class="fig"><span class="k">mPC</span><span class="v">{h["mPC"]}</span></div>'
             f'<div class="fig"><span class="k">rPC</span><span class="v">{h["rPC"]}</span></div></div>'
+            + secondary(run) +
             f'<p class="context">{context}</p>'
             f'<ul class="reasons">{"".join(f"<li>{esc(r)}</li>" for r in reasons)}</ul>'
             + "".join(f'<p class="warn">{esc(n)}</p>' for n in notes) + "</section>")
+
+
+SECONDARY = ("voc_AP50",)  # a format's own figure, shown beside the primary one (VOC's devkit AP50 beside COCO AP)
+
+
+def secondary(run: Run) -> str:
+    """P, mPC and rPC of the run's secondary metrics (e.g. voc_AP50), one line each; empty when none.
+
+    Example:
+        >>> secondary(load_run("voc/results.json"))  # doctest: +SKIP
+        '<p class="secondary" data-check="secondary-voc_AP50">VOC AP50 (devkit): clean 41.0% · mPC 30.2% · rPC 73.7%</p>'
+    """
+    metrics = run.doc.get("summary", {}).get("metrics") or {}
+    out = []
+    for key in SECONDARY:
+        block = metrics.get(key)
+        if isinstance(block, dict) and key != run.metric:
+            label = (run.doc.get("task", {}).get("metrics", {}).get(key) or {}).get("label") or key
+            out.append(f'<p class="secondary" data-check="secondary-{esc(key)}">{esc(label)}: clean {esc(pct(block.get("P")))} · '
+                       f'mPC {esc(pct(block.get("mPC")))} · rPC {esc(pct(block.get("rPC")))}</p>')
+    return "".join(out)
 
 
 SUITE_LABELS = {"cbar": "ImageNet-C-bar"}

@@ -8,6 +8,7 @@ transfer to an INT8 export, resume bit for bit, and the gate.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -149,7 +150,8 @@ def test_gate(classifier_onnx, cifar_dir, tmp_path):
     kw = dict(attacks=["fgsm"], eps=[0.0, 8 / 255], limit=12)
     failed = run_attack_audit(config(classifier_onnx, cifar_dir, tmp_path / "f", fail_under_robust_acc=1.0, **kw))
     passed = run_attack_audit(config(classifier_onnx, cifar_dir, tmp_path / "p", fail_under_robust_acc=0.0, **kw))
-    assert failed.verdict["status"] == "fail" and "robust accuracy under fgsm" in failed.verdict["reasons"][0]
+    assert failed.verdict["status"] == "fail" and re.fullmatch(r"robust accuracy 0\.\d{4} under fgsm at linf eps 8/255 \(0\.0314\) is under the required 1\.0000",
+                                                                failed.verdict["reasons"][0])
     assert passed.verdict["status"] == "pass"
     assert failed.document["thresholds"]["fail_under_robust_acc"] == 1.0
 

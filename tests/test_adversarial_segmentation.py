@@ -177,7 +177,8 @@ def test_default_attack_is_pgd_and_the_gate_reads_robust_miou(segmenter_onnx, ad
     failed = run_attack_audit(config(segmenter_onnx, ade_dir, tmp_path / "f", fail_under_robust_acc=0.99, **kw))
     assert failed.adversarial["attacks"] == ["pgd"]
     robust = failed.adversarial["verdict"]["robust_miou"]
-    assert failed.verdict["status"] == "fail" and f"robust mIoU under pgd at linf eps 0.0313725 {robust:.4f}" in failed.verdict["reasons"][0]
+    assert failed.verdict["status"] == "fail" and failed.verdict["reasons"][0] == (
+        f"robust mIoU {robust:.4f} under pgd at linf eps 8/255 (0.0314) is under the required 0.9900")
     passed = run_attack_audit(config(segmenter_onnx, ade_dir, tmp_path / "p", fail_under_robust_acc=round(robust, 4) - 1e-3, **kw))
     assert passed.verdict["status"] == "pass"
 

@@ -1,5 +1,7 @@
 """`audit compare`: paired bootstrap and McNemar on two audits of the same pixels, and the CI gate."""
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -29,6 +31,8 @@ def runs(classifier_onnx, cifar_dir, tmp_path_factory):
     # the same model fed inputs scaled wrongly: a real, large loss
     audit(classifier_onnx, cifar_dir, root / "worse", overrides={"mean": (0.2, 0.2, 0.2), "std": (0.6, 0.6, 0.6)})
     audit(classifier_onnx, cifar_dir, root / "seed1", seed=1)
+    audit(classifier_onnx, cifar_dir, root / "noise", corruptions="gaussian_noise")  # a subset of a's cells
+    audit(classifier_onnx, cifar_dir, root / "contrast", corruptions="contrast", severities=[2])  # none of noise's
     return root
 
 
@@ -93,3 +97,40 @@ def test_report_shows_intervals_significance_and_the_chosen_baseline(runs, tmp_p
     md = CliRunner().invoke(cli, ["report", *args[:2], "-o", str(tmp_path / "r.md"), "--format", "md",
                                   "--baseline", args[1], "--samples", "100"])
     assert md.exit_code == 0 and "(significant)" in (tmp_path / "r.md").read_text()
+
+
+def test_deltas_stand_on_the_cells_both_runs_hold(runs, tmp_path):
+    """Same model, seed and images; `a` over noise and contrast, `noise` over noise alone: the runs' own
+    mPCs differ, but on the cells both hold nothing changed, and every view says so."""
+    own = [json.loads((runs / r / "results.json").read_text())["summary"]["metrics"]["top1"]["mPC"] for r in ("a", "noise")]
+    assert own[0] != own[1]  # what a delta of the two summaries would report
+    doc = compare_runs(runs / "a", runs / "noise", samples=100)
+    assert doc["summary"]["mPC"]["delta"] == 0 and doc["summary"]["mPC"]["ci"] == [0.0, 0.0]
+    assert doc["shared"]["mpc_cells"] == 2 and doc["shared"]["only_base"] == ["contrast-s1", "contrast-s3"]
+    text = CliRunner().invoke(cli, ["compare", str(runs / "a"), str(runs / "noise"), "--samples", "100"])
+    assert text.exit_code == 0 and "mPC and rPC on the 2 corrupted cells both runs hold" in text.output
+    args = [str(runs / r / "results.json") for r in ("a", "noise")]
+    for fmt in ("html", "md"):
+        result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / f"r.{fmt}"), "--format", fmt,
+                                          "--samples", "100"])
+        assert result.exit_code == 0, result.output
+        out = (tmp_path / f"r.{fmt}").read_text()
+        assert "Δ mPC +0.0 pp" in out.replace("<b>", "").replace("</b>", "")
+        assert "on the 2 cells both runs hold (left out: 2 only in the base)" in out
+        assert "not significant" in out  # the same mark in both formats
+    line = next(x for x in (tmp_path / "r.md").read_text().splitlines() if "Δ mPC" in x)
+    assert "Δ mPC +0.0 pp [+0.0 pp, +0.0 pp] (not significant)" in line
+
+
+def test_runs_without_a_shared_corrupted_cell_are_not_comparable(runs, tmp_path):
+    with pytest.raises(ResultsError, match="share no corrupted cell"):
+        compare_runs(runs / "noise", runs / "contrast", samples=50)
+    args = [str(runs / r / "results.json") for r in ("noise", "contrast")]
+    for fmt in ("html", "md"):
+        result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / f"r.{fmt}"), "--format", fmt,
+                                          "--samples", "50"])
+        assert result.exit_code == 0, result.output
+        out = (tmp_path / f"r.{fmt}").read_text()
+        assert "mPC and rPC not comparable: the runs share no corrupted cell" in out
+    assert 'data-check="sig-mPC">not comparable</span>' in (tmp_path / "r.html").read_text()
+    assert "Δ mPC – (not comparable)" in (tmp_path / "r.md").read_text()

@@ -23,11 +23,11 @@ import numpy as np
 
 from audit.adversarial import document, sources
 from audit.adversarial.inputs import Judge, load_inputs, model_label_maps, model_labels
-from audit.api import sha256_of
 from audit.cellstore import CellStore
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
 from audit.errors import ConfigError
+from audit.hashing import model_sha256
 from audit.safety import prepare_out
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
@@ -124,7 +124,7 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
         labels = model_labels(main.adapter, dataset)
 
     store = AttackCellStore(out)
-    manifest = {"model_sha256": sha256_of(config.model), "transfer_sha256": [sha256_of(p) for p in config.transfer_to],
+    manifest = {"model_sha256": model_sha256(config.model), "transfer_sha256": [model_sha256(p) for p in config.transfer_to],
                 "task": config.task, "data": str(Path(config.data).resolve()), "num_images": len(dataset),
                 "images": [dataset.image_id(i) for i in range(min(len(dataset), 50))], "limit": config.limit,
                 "seed": config.seed, "attacks": attacks, "norm": norm, "eps": eps, "gradients": gradients,
@@ -170,6 +170,8 @@ def check_config(config: AttackConfig) -> tuple[str, list[float], str, list[str]
     default = "square" if gradients == "none" else "autoattack" if ttype == "classification" else "pgd"
     attacks = list(dict.fromkeys(config.attacks or [default]))
     sources.check_attacks(attacks, gradients, ttype)
+    if config.num_classes is not None and ttype != "segmentation":
+        raise ConfigError(f"--num-classes does nothing with --task {config.task} (it is for segmentation folders); drop it")
     if config.fail_under_robust_acc is not None and not 0.0 <= config.fail_under_robust_acc <= 1.0:
         raise ConfigError(f"--fail-under-robust-acc is a fraction in [0, 1], got {config.fail_under_robust_acc}")
     for path in config.transfer_to:

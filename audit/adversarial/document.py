@@ -19,9 +19,10 @@ import numpy as np
 
 from audit import results
 from audit.adversarial import dense
-from audit.api import sha256_of
+from audit.attacks.budget import eps_label
 from audit.environment import environment
 from audit.execution.document import report_renderer
+from audit.hashing import model_record
 from audit.imageio import write_image
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, metric_names
 from audit.metrics.robustness import summarize
@@ -235,10 +236,12 @@ def verdict(adv: dict[str, Any]) -> dict[str, Any]:
     limit, value = v["threshold"], v["robust_miou"] if miou else v["robust_accuracy"]
     if limit is None:
         return {"status": "none", "reasons": []}
-    where = f"robust {'mIoU' if miou else 'accuracy'} under {v['attack']} at {v['norm']} eps {v['eps']:.6g}"
+    # the figure first, then where it was measured: the budget's own number in brackets, never beside the figure
+    where = (f"robust {'mIoU' if miou else 'accuracy'} {value:.4f} under {v['attack']} at {v['norm']} eps "
+             f"{eps_label(v['eps'], v['norm'])}")
     if value < limit:
-        return {"status": "fail", "reasons": [f"{where} {value:.4f} is under the required {limit:.4f}"]}
-    return {"status": "pass", "reasons": [f"{where} {value:.4f} meets {limit:.4f}"]}
+        return {"status": "fail", "reasons": [f"{where} is under the required {limit:.4f}"]}
+    return {"status": "pass", "reasons": [f"{where} meets {limit:.4f}"]}
 
 
 def results_document(config, dataset, main, clean_metric, adv: dict[str, Any], ttype: str, started: float) -> dict[str, Any]:
@@ -252,7 +255,7 @@ def results_document(config, dataset, main, clean_metric, adv: dict[str, Any], t
         "kind": results.KIND, "schema_version": results.SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started, 2), "status": "complete",
-        "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": sha256_of(config.model), "format": "onnx"
+        "model": {"name": Path(config.model).name, "path": str(config.model), **model_record(config.model), "format": "onnx"
                   if Path(config.model).suffix.lower() == ".onnx" else "tensorrt",
                   "spec_source": {"from": spec.provenance.get("spec_source", "unknown"),
                                   "defaulted": list(spec.provenance.get("defaulted", []))},

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import ConfigError
+from audit.registry import unknown_name
 
 SOURCE_KINDS = {"engine-onnx": "white-box on the deployed ONNX graph (converted to a differentiable PyTorch module)",
                 "checkpoint": "white-box on the PyTorch checkpoint; examples transferred to the engine",
@@ -96,7 +97,9 @@ def check_attacks(attacks: list[str], gradients: str, task: str = "classificatio
     from audit.attacks import ATTACKS, attack_names
 
     for name in attacks:
-        if task not in ATTACKS.get(name).tasks:  # get: unknown names listed with the valid ones
+        if name not in ATTACKS:  # the nearest names among the attacks made for this task
+            raise ConfigError(unknown_name("attack", name, attack_names(task), among=f"valid for {task}"))
+        if task not in ATTACKS.get(name).tasks:
             raise ConfigError(f"--attack {name} is a {' / '.join(ATTACKS.get(name).tasks)} attack; for {task} use "
                               f"{', '.join(attack_names(task))}")
         if ATTACKS.get(name).white_box and gradients == "none":

@@ -22,6 +22,19 @@ LINF_TOL = 1e-6
 L2_RTOL = 1e-5
 
 
+
+def eps_label(eps: float, norm: str) -> str:
+    """A budget as people write it: '8/255 (0.0314)' for L-inf budgets in whole 255ths, else the number.
+
+    Example:
+        >>> eps_label(8 / 255, "linf"), eps_label(0.5, "l2"), eps_label(0.01, "linf")
+        ('8/255 (0.0314)', '0.5', '0.01')
+    """
+    k = eps * 255
+    if norm == "linf" and abs(k - round(k)) < 1e-6 and round(k):
+        return f"{round(k)}/255 ({eps:.4f})"
+    return f"{eps:.6g}"
+
 @dataclass(frozen=True)
 class Budget:
     """An L-inf or L2 ball of radius `eps` in [0, 1] pixel units (8/255 etc.).

@@ -52,7 +52,7 @@ def render(doc: dict, top: int = 10) -> str:
     """The comparison as plain text: the headline figures, then the cells that moved most."""
     pct = int(round(doc["level"] * 100))
     lines = [f"{doc['other']['model']} vs {doc['base']['model']} on {doc['num_images']} images, {doc['metric']}, "
-             f"{pct}% paired bootstrap intervals", f"{'':6s} {'base':>8s} {'other':>8s} {'delta':>8s}  {'interval':21s} significant"]
+             f"{pct}% paired bootstrap intervals, mPC and rPC {doc['shared']['note']}", f"{'':6s} {'base':>8s} {'other':>8s} {'delta':>8s}  {'interval':21s} significant"]
     for key in ("P", "mPC", "rPC"):
         lines.append(_row(key, doc["summary"][key]))
     moved = sorted((c for c in doc["cells"] if c["delta"] is not None), key=lambda c: -abs(c["delta"]))[:top]

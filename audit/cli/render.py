@@ -7,6 +7,9 @@ import click
 from audit.tasks.labels import label_notes
 
 
+SECONDARY = ("voc_AP50",)  # metrics shown beside the primary one wherever a run has them
+
+
 def _pct(value) -> str:
     return "  n/a" if value is None else f"{100 * value:5.1f}"
 
@@ -17,8 +20,15 @@ def print_summary(doc: dict, out: str) -> None:
     fig = doc["summary"]["metrics"][primary]
     label = doc["task"]["metrics"][primary]["label"]
     click.echo(f"\n{doc['model']['name']} on {doc['task']['name']} ({doc['dataset']['num_images']} images), {label} in %:")
+    if doc["dataset"].get("chosen"):
+        click.echo(f"  data: {doc['dataset']['chosen']}")
     click.echo(f"  clean P {_pct(fig['P'])}   mPC {_pct(fig['mPC'])}   rPC {_pct(fig['rPC'])}   "
                f"({fig['cells']} cells, subset {doc['summary']['subset']})")
+    for key in SECONDARY:  # a format's own figure beside the primary one (VOC's devkit AP50 beside COCO AP)
+        other = doc["summary"]["metrics"].get(key)
+        if other and key != primary:
+            click.echo(f"  {doc['task']['metrics'][key]['label']}: clean P {_pct(other['P'])}   mPC {_pct(other['mPC'])}   "
+                       f"rPC {_pct(other['rPC'])}")
     if fig.get("ci") and fig["ci"].get("mPC"):
         lo, hi = fig["ci"]["mPC"]
         click.echo(f"  mPC {int(100 * fig['ci']['level'])}% CI [{100 * lo:.1f}, {100 * hi:.1f}]")

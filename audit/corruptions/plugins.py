@@ -16,7 +16,6 @@ trusted like the model graph.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
 import sys
@@ -29,6 +28,7 @@ from typing import Any, Callable, Sequence
 from audit.corruptions.registry import CORRUPTIONS, _load_families, registering_plugin
 from audit.corruptions.validate import check_corruption
 from audit.errors import ConfigError, CorruptionError, RobustAuditError
+from audit.hashing import sha256_of
 
 ENTRY_POINT_GROUP = "robustaudit.corruptions"
 CONTRACT = "see the README, 'Your own corruptions'"
@@ -107,7 +107,7 @@ def load_file(path: str | Path) -> Plugin:
     if resolved.suffix != ".py" or not resolved.is_file():
         raise ConfigError(f"--corruption-plugin {path}: not a Python file (.py); give the path of a file that "
                           f"registers corruptions with @audit.corruptions.corruption")
-    digest = hashlib.sha256(resolved.read_bytes()).hexdigest()
+    digest = sha256_of(resolved)
     module = f"robustaudit_plugin_{digest[:16]}"
     added, notes = _register(f"{resolved}", str(resolved), lambda: _import_file(module, resolved), modules=[module])
     plugin = Plugin("file", str(resolved), str(path), sha256=digest, corruptions=tuple(added), warnings=tuple(notes))

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from audit.errors import ConfigError
-from audit.registry import Registry
+from audit.registry import Registry, unknown_name
 
 Kernel = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
@@ -61,7 +61,7 @@ class Corruption:
         return self.params[profile][severity - 1]
 
 
-CORRUPTIONS: Registry[Corruption] = Registry("corruption")
+CORRUPTIONS: Registry[Corruption] = Registry("corruption", listing="audit list corruptions")
 
 
 def corruption(
@@ -153,8 +153,8 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
         elif item in CORRUPTIONS:
             picked = [item]
         else:
-            valid = ", ".join(["all", "none", *SUBSETS, *GROUPS, *_plugin_groups(), *CORRUPTIONS.names()])
-            raise ConfigError(f"unknown corruption or set '{item}'; valid: {valid}")
+            valid = ["all", "none", *SUBSETS, *GROUPS, *_plugin_groups(), *CORRUPTIONS.names()]
+            raise ConfigError(unknown_name("corruption or set", item, valid, "audit list corruptions"))
         out.extend(n for n in picked if n not in out)
     return sorted(out, key=_protocol_order())
 

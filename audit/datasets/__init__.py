@@ -18,6 +18,7 @@ from audit.datasets.segmentation import open_ade20k, open_segmentation_folder
 from audit.datasets.voc import open_voc
 from audit.datasets.yolo import open_yolo
 from audit.errors import ConfigError, DatasetError
+from audit.registry import unknown_name
 
 TASKS = {
     "coco": "detection", "detection": "detection",
@@ -31,7 +32,7 @@ def task_type(task: str) -> str:
     try:
         return TASKS[task]
     except KeyError:
-        raise ConfigError(f"unknown task '{task}'; valid: {', '.join(TASKS)}") from None
+        raise ConfigError(unknown_name("task", task, TASKS)) from None
 
 
 def open_dataset(task: str, path: str | Path, *, annotations=None, images=None, num_classes=None, ignore_index=255,

@@ -26,6 +26,7 @@ class Dataset:
     task_type: str = ""
     max_pixels: int | None = None  # images claiming more pixels are refused (None: imageio's default)
     note: str = ""  # how the metrics read this format (YOLO, VOC: COCO AP on converted ground truth)
+    chosen: str | None = None  # which of several datasets under --data was audited (a VOCdevkit's newest year)
 
     def __init__(self, root: str | Path, class_names: Sequence[str]):
         self.root = Path(root)
@@ -98,4 +99,5 @@ class Dataset:
             "num_skipped": len(self.skipped),
             "skipped": [{"id": i, "reason": r} for i, r in self.skipped[:100]],
             **({"note": self.note} if self.note else {}),
+            **({"chosen": self.chosen} if self.chosen else {}),
         }

@@ -18,6 +18,7 @@ from audit.datasets.cityscapes import is_cityscapes
 from audit.datasets.voc import is_voc_year
 from audit.datasets.yolo import find_yaml
 from audit.errors import ConfigError, DatasetError
+from audit.registry import unknown_name
 
 FORMATS = {"coco": "detection", "yolo": "detection", "voc": "detection", "ade20k": "segmentation",
            "cityscapes": "segmentation", "segfolder": "segmentation", "cifar10": "classification",
@@ -51,7 +52,7 @@ def recognise(task_type: str, path: Path, task: str = "", format: str | None = N
     """The format name for `path` under `task_type`; `format` (not "auto") wins when it fits the task."""
     if format and format != "auto":
         if format not in FORMATS:
-            raise ConfigError(f"unknown --format '{format}'; valid: auto, {', '.join(FORMATS)}")
+            raise ConfigError(unknown_name("--format", format, ["auto", *FORMATS]))
         if FORMATS[format] != task_type:
             raise ConfigError(f"--format {format} holds {FORMATS[format]} data, but --task {task} is {task_type}")
         return format
@@ -77,7 +78,7 @@ def recognise_any(path: Path, task: str | None = None, format: str | None = None
         return task, format
     if format and format != "auto":
         if format not in FORMATS:
-            raise ConfigError(f"unknown --format '{format}'; valid: auto, {', '.join(FORMATS)}")
+            raise ConfigError(unknown_name("--format", format, ["auto", *FORMATS]))
         return FORMATS[format], format
     if not path.exists():
         raise DatasetError(f"data path not found: {path}")

@@ -37,17 +37,40 @@ def is_voc_year(path: Path) -> bool:
 
 
 def find_voc_root(path: Path) -> Path:
-    """The `VOC20xx` folder at or below `path` (itself, `VOCdevkit/VOC20xx`, or `VOC20xx`); exactly one."""
+    """The `VOC20xx` folder at or below `path` (itself, `VOCdevkit/VOC20xx`, or `VOC20xx`): the newest year
+    where a devkit holds several (`voc_choice` says which were there)."""
+    return _voc_roots(path)[0]
+
+
+def voc_choice(path: Path) -> str | None:
+    """Which year a devkit with several was audited, in words (None where `path` holds one).
+
+    Example:
+        >>> voc_choice(Path("data/VOCdevkit"))  # doctest: +SKIP
+        'VOC2012, the newest of VOC2007, VOC2012 (give --data data/VOCdevkit/VOC2007 for another)'
+    """
+    chosen, found = _voc_roots(path)
+    if len(found) < 2:
+        return None
+    other = next(p for p in found if p != chosen)
+    return (f"{chosen.name}, the newest of {', '.join(p.name for p in found)} "
+            f"(give --data {other} for another)")
+
+
+def _voc_roots(path: Path) -> tuple[Path, list[Path]]:
     if is_voc_year(path):
-        return path
-    found = sorted({p for pattern in ("VOC*", "VOCdevkit/VOC*") for p in path.glob(pattern) if is_voc_year(p)})
-    if len(found) == 1:
-        return found[0]
+        return path, [path]
+    found = sorted({p for pattern in ("VOC*", "VOCdevkit/VOC*") for p in path.glob(pattern) if is_voc_year(p)},
+                   key=lambda p: (_year(p), p.name))
     if not found:
         raise DatasetError(f"{path} is not a Pascal VOC dataset: expected Annotations/, ImageSets/ and JPEGImages/ "
                            f"in it or in VOCdevkit/VOC20xx below it")
-    raise DatasetError(f"{path} holds several VOC datasets ({', '.join(p.name for p in found)}); "
-                       f"give one of them as --data")
+    return found[-1], found
+
+
+def _year(path: Path) -> int:
+    year = re.search(r"(20\d\d)", path.name)
+    return int(year.group(1)) if year else 0
 
 
 def eleven_point(root: Path) -> bool:
@@ -145,4 +168,5 @@ def open_voc(path: str | Path, split: str = "val") -> CocoDataset:
     ds.note = (f"AP, AP50, ... are COCO's on the VOC boxes converted to COCO (difficult objects as crowd: ignored); "
                f"voc_AP50 is VOC's own ({'11-point, VOC2007' if ds.eleven_point else 'all points, VOC2010+'})")
     ds.extra_metrics = ["voc_AP50"]
+    ds.chosen = voc_choice(Path(path))
     return ds

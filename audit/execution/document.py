@@ -19,7 +19,7 @@ from audit.metrics import METRICS_INFO, PRIMARY_METRIC
 from audit.safety import write_error
 
 
-def build_document(config, setup: Setup, numbers: Summary, *, model_hash: str, duration_s: float,
+def build_document(config, setup: Setup, numbers: Summary, *, identity: dict[str, Any], duration_s: float,
                    examples: list) -> dict[str, Any]:
     """The results document (audit/schemas) of a finished audit."""
     spec, engine, dataset, context = setup.spec, setup.engine, setup.dataset, setup.context
@@ -27,7 +27,7 @@ def build_document(config, setup: Setup, numbers: Summary, *, model_hash: str, d
         "kind": results.KIND, "schema_version": results.SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 2), "status": "complete",
-        "model": {"name": Path(config.model).name, "path": str(config.model), "sha256": model_hash,
+        "model": {"name": Path(config.model).name, "path": str(config.model), **identity,
                   "format": "tensorrt" if Path(config.model).suffix in (".engine", ".plan", ".trt") else "onnx",
                   "spec_source": {"from": spec.provenance.get("spec_source", "unknown"),
                                   "defaulted": list(spec.provenance.get("defaulted", []))},

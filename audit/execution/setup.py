@@ -47,9 +47,12 @@ def prepare(config) -> Setup:
     """Open the data and the model of `config` (an `audit.api.AuditConfig`), resolve what the model
     means, and check one image end to end."""
     ttype = task_type(config.task)
+    check_flags(config, ttype)
     severities = sorted({check_severity(s) for s in config.severities})
     load_files(config.corruption_plugins)
     corruptions = names(config.corruptions)
+    if not corruptions:  # --corruptions none: the clean cell alone, so no severity was audited either
+        severities = []
     profile = config.profile or ("cifar-10-c" if config.task == "cifar10" else "imagenet-c")
     dataset = open_dataset(config.task, config.data, annotations=config.annotations, images=config.images,
                            num_classes=config.num_classes, ignore_index=config.ignore_index, cifar_c=config.cifar_c,
@@ -71,6 +74,28 @@ def prepare(config) -> Setup:
                              tuple(str(p) for p in config.corruption_plugins))
     return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
                  mapping.describe(spec.class_names, DatasetLabels.of(dataset)), config.batch_size)
+
+
+def check_flags(config, ttype: str) -> None:
+    """Refuse a flag that would do nothing under the chosen provider, model or task (one line): a run
+    that records fp32 after --fp16 was asked for is a silently wrong record."""
+    engine_file = str(config.model).lower().endswith((".engine", ".plan", ".trt"))
+    for flag, given, works, instead in (
+            ("--fp16", config.fp16, config.provider == "tensorrt" and not engine_file,
+             "it builds FP16 engines with --provider tensorrt on an .onnx model; for FP16 elsewhere export an FP16 "
+             "model (audit export --precision fp16)"),
+            ("--trt-cache", config.trt_cache, config.provider == "tensorrt" and not engine_file,
+             "it caches the engines of --provider tensorrt on an .onnx model"),
+            ("--ray-address", config.ray_address, config.executor == "ray", "it is the cluster of --executor ray"),
+            ("--cifar-c", config.cifar_c, config.task in ("cifar10", "classification"), "it is for CIFAR-10 data"),
+            ("--num-classes", config.num_classes, ttype == "segmentation", "it is for segmentation folders"),
+            ("--annotations", config.annotations, ttype == "detection", "it is a COCO json for detection"),
+            ("--images", config.images, ttype == "detection", "it is COCO's image folder for detection")):
+        if given and not works:
+            where = (f"--provider {config.provider}" + (" with a TensorRT engine" if engine_file else "")
+                     if flag in ("--fp16", "--trt-cache") else f"--executor {config.executor}"
+                     if flag == "--ray-address" else f"--task {config.task}")
+            raise ConfigError(f"{flag} does nothing with {where} ({instead}); drop it")
 
 
 def plugins_doc() -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ class DecodeContext:
 
 
 Decoder = Callable[[list[np.ndarray], list[dict], DecodeContext, list[str]], list]
-CONVENTIONS: Registry[Decoder] = Registry("output convention")
+CONVENTIONS: Registry[Decoder] = Registry("output convention", listing="audit list conventions")
 
 
 def _rank(out: np.ndarray, ranks: tuple[int, ...], what: str, convention: str) -> None:

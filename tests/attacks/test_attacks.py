@@ -127,7 +127,7 @@ def test_white_box_attacks_refuse_a_target_without_gradients(name, engine_target
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"name": "cw"}, "unknown attack 'cw'; valid: .*pgd.*square"),
+    ({"name": "cw"}, "unknown attack 'cw' \\(valid: .*pgd.*square"),
     ({"x": np.zeros((2, 1, 16, 16), np.float32)}, r"\[N, 3, H, W\]"),
     ({"x": np.full((48, 3, 16, 16), 255, np.uint8)}, "floats in"),
     ({"x": np.full((48, 3, 16, 16), 2.0, np.float32)}, r"\[0, 1\]"),

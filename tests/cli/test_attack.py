@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,9 @@ def test_table_and_gate_exit_codes(classifier_onnx, cifar_dir, tmp_path):
     assert "fgsm" in ok.output and "8/255" in ok.output and "clean top-1" in ok.output
     gate = attack(classifier_onnx, *flags, "--out", tmp_path / "b", "--fail-under-robust-acc", "1.0")
     assert gate.exit_code == 2
-    assert gate.output.strip().splitlines()[-1].startswith("error: robustness gate failed: robust accuracy under fgsm")
+    # the figure, then the budget as written and its number in brackets: never two numbers run together
+    assert re.fullmatch(r"error: robustness gate failed: robust accuracy (0\.\d{4}) under fgsm at linf eps 8/255 \(0\.0314\) "
+                        r"is under the required 1\.0000", gate.output.strip().splitlines()[-1])
     doc = json.loads((tmp_path / "b" / "results.json").read_text())
     assert doc["verdict"]["status"] == "fail"
 
@@ -39,12 +42,14 @@ def test_table_and_gate_exit_codes(classifier_onnx, cifar_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--eps", "0,abc"], "--eps: 'abc' is not a number"),
     (["--eps", "0,-1/255"], "negative"),
-    (["--attack", "deepfool"], "unknown attack 'deepfool'"),
+    (["--attack", "deepfool"], "unknown attack 'deepfool' (valid for classification: fgsm, pgd,"),
+    (["--attack", "segpgdd"], "unknown attack 'segpgdd'; did you mean 'pgd'?"),
     (["--attack", ","], "--attack is empty"),
     (["--gradients", "none", "--attack", "pgd"], "needs gradients"),
     (["--gradients", "weights.bin"], "unknown --gradients"),
     (["--norm", "l1"], "Invalid value for '--norm'"),
     (["--transfer-to", "/nowhere-int8.onnx"], "no such model file"),
+    (["--num-classes", "4"], "--num-classes does nothing with --task cifar10"),
 ])
 def test_bad_flags_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, args, message):
     result = attack(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "x", *args)
@@ -52,6 +57,17 @@ def test_bad_flags_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, arg
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert message in lines[-1]
     assert not any(line.startswith("Traceback") for line in lines)
+
+
+def test_unknown_attacks_get_the_nearest_names_for_the_task(classifier_onnx, cifar_dir, segmenter_onnx, ade_dir, tmp_path):
+    """Classification never offers segpgd; segmentation offers it for a near miss."""
+    cls = attack(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "a", "--attack", "pgdd")
+    line = cls.output.strip().splitlines()[-1]
+    assert cls.exit_code == 1 and "did you mean 'pgd'" in line and "segpgd" not in line and len(line) < 200, line
+    seg = attack(segmenter_onnx, "--task", "ade20k", "--data", ade_dir, "--out", tmp_path / "b", "--attack", "segpgdd")
+    line = seg.output.strip().splitlines()[-1]
+    assert seg.exit_code == 1 and line == ("error: unknown attack 'segpgdd'; did you mean 'segpgd' or 'pgd'? "
+                                           "(valid for segmentation: fgsm, pgd, segpgd, square)"), line
 
 
 def test_detection_is_refused(classifier_onnx, cifar_dir):
@@ -68,7 +84,8 @@ def test_segmentation_table_gate_and_refused_attacks(segmenter_onnx, ade_dir, tm
     assert [line.split()[0] for line in ok.output.splitlines() if "/255" in line] == ["pgd", "pgd"]  # the default attack
     gate = attack(segmenter_onnx, *flags, "--attack", "fgsm", "--out", tmp_path / "b", "--fail-under-robust-acc", "0.999")
     assert gate.exit_code == 2
-    assert gate.output.strip().splitlines()[-1].startswith("error: robustness gate failed: robust mIoU under fgsm")
+    assert re.fullmatch(r"error: robustness gate failed: robust mIoU 0\.\d{4} under fgsm at linf eps 8/255 \(0\.0314\) "
+                        r"is under the required 0\.9990", gate.output.strip().splitlines()[-1])
     refused = attack(segmenter_onnx, *flags, "--attack", "autoattack", "--out", tmp_path / "c")
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines()[-1] == ("error: --attack autoattack is a classification attack; "

@@ -45,6 +45,33 @@ def test_voc_devkit_audits_with_voc_ap50_beside_coco_ap(tmp_path):
     assert doc["task"]["class_names"][0] == "aeroplane"
 
 
+def test_voc_devkit_with_two_years_audits_the_newest_and_says_so(tmp_path):
+    """The newest year, named on the console and in the results; VOC's AP50 beside COCO AP on the console, in
+    the HTML and the Markdown; --corruptions none records no severities."""
+    data = write_voc(tmp_path / "voc", n_train=1, n_val=3, size=(48, 64), seed=3)
+    write_voc(tmp_path / "voc", n_train=1, n_val=2, size=(48, 64), seed=4, year="2012")
+    model = yolo_style_detector(tmp_path / "det.onnx", num_classes=20)
+    flags = ["--task", "coco", "--label-space", "index", "--corruptions", "none", "--quiet", "--workers", "0", "--examples", "0"]
+    result = CliRunner().invoke(cli, ["run", str(model), "--data", str(data), "--out", str(tmp_path / "new"), *flags])
+    assert result.exit_code == 0, result.output
+    assert "  data: VOC2012, the newest of VOC2007, VOC2012 (give --data " in result.output
+    assert "VOC AP50 (devkit): clean P" in result.output and "box AP in %" in result.output
+    doc = results.load(tmp_path / "new" / "results.json")
+    assert doc["dataset"]["chosen"].startswith("VOC2012, the newest") and doc["dataset"]["num_images"] == 2
+    assert doc["corruption"]["corruptions"] == [] and doc["corruption"]["severities"] == []
+    assert "all points" in doc["dataset"]["note"]
+    html = (tmp_path / "new" / "report.html").read_text()
+    assert 'data-check="secondary-voc_AP50">VOC AP50 (devkit): clean' in html and "VOC2012, the newest" in html
+    md = CliRunner().invoke(cli, ["report", str(tmp_path / "new" / "results.json"), "-o", str(tmp_path / "r.md"),
+                                  "--format", "md"])
+    assert md.exit_code == 0 and "- VOC AP50 (devkit): clean " in (tmp_path / "r.md").read_text()
+    picked = CliRunner().invoke(cli, ["run", str(model), "--data", str(data / "VOCdevkit" / "VOC2007"),
+                                      "--out", str(tmp_path / "old"), *flags])
+    assert picked.exit_code == 0 and "data:" not in picked.output, picked.output
+    doc = results.load(tmp_path / "old" / "results.json")
+    assert doc["dataset"]["num_images"] == 3 and "chosen" not in doc["dataset"] and "11-point" in doc["dataset"]["note"]
+
+
 def test_cityscapes_audits_over_19_classes(tmp_path):
     import torch
 

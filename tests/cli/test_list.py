@@ -30,7 +30,7 @@ def test_list_cbar_suite():
 def test_unknown_subset_is_a_one_line_error():
     result = CliRunner().invoke(cli, ["list", "corruptions", "--subset", "rain"])
     assert result.exit_code == 1
-    assert result.output.strip().startswith("error: unknown corruption or set 'rain'; valid:")
+    assert result.output.strip() == "error: unknown corruption or set 'rain' (see 'audit list corruptions')"
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -1,5 +1,6 @@
 """`audit run` through the CLI: exit codes, one-line errors, the summary it prints."""
 
+import pytest
 from click.testing import CliRunner
 
 from audit.cli.main import cli
@@ -33,9 +34,30 @@ def test_bad_inputs_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path):
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--provider", "cuda", "--out", tmp_path / "e"),
          "provider cuda"),
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--corruptions", "rain"), "unknown corruption or set 'rain'"),
+        (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--corruptions", "noise,fogg"),
+         "error: unknown corruption or set 'fogg'; did you mean 'fog'? (see 'audit list corruptions')"),
+        (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--corruptions", "cbarr"), "did you mean 'cbar'?"),
+        (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--output-convention", "clasification_logits"),
+         "unknown output convention 'clasification_logits'; did you mean 'classification_logits'"),
         (run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--severities", "1,7"), "severity must be an integer from 1 to 5"),
     ]
     for result, message in cases:
         assert result.exit_code == 1, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fp16"], "--fp16 does nothing with --provider cpu"),
+    (["--trt-cache", "cache"], "--trt-cache does nothing with --provider cpu"),
+    (["--ray-address", "auto"], "--ray-address does nothing with --executor local"),
+    (["--num-classes", "4"], "--num-classes does nothing with --task cifar10"),
+    (["--annotations", "x.json"], "--annotations does nothing with --task cifar10"),
+])
+def test_flags_that_would_do_nothing_are_one_line_errors(classifier_onnx, cifar_dir, tmp_path, args, message):
+    """--fp16 on the CPU used to run in fp32 and record fp32: a flag the provider or task ignores is refused."""
+    result = run(classifier_onnx, "--task", "cifar10", "--data", cifar_dir, "--out", tmp_path / "o", *NORM, *args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}") and lines[0].endswith("drop it"), result.output
+    assert not (tmp_path / "o" / "results.json").exists()

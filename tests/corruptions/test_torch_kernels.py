@@ -135,7 +135,7 @@ def test_parallel_shuffle_equals_the_sequential_scan():
 
 def test_unknown_or_numpy_only_corruption_lists_the_torch_kernels():
     img = torch.zeros(32, 32, 3, dtype=torch.uint8)
-    with pytest.raises(ConfigError, match="unknown corruption 'glas_blur'; valid: .*glass_blur"):
+    with pytest.raises(ConfigError, match="unknown corruption 'glas_blur'; did you mean 'glass_blur'"):
         corrupt_torch(img, "glas_blur", 1)
     with pytest.raises(ConfigError, match="'blue_noise_sample' has no torch kernel; available: gaussian_noise, .*saturate$"):
         corrupt_torch(img, "blue_noise_sample", 1)

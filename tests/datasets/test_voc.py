@@ -89,8 +89,11 @@ def test_layouts_years_and_hostile_xml(tmp_path):
     assert len(open_dataset("coco", root)) == 3
     assert len(open_dataset("coco", root / "VOCdevkit" / "VOC2007")) == 3
     write_voc(tmp_path / "one", n_train=1, n_val=1, size=(32, 48), year="2012")
-    with pytest.raises(DatasetError, match="several VOC datasets \\(VOC2007, VOC2012\\)"):
-        open_dataset("coco", root)
+    newest = open_dataset("coco", root)  # a devkit with several years: the newest, saying so
+    assert newest.root.name == "VOC2012" and not newest.eleven_point and len(newest) == 1
+    assert newest.chosen == (f"VOC2012, the newest of VOC2007, VOC2012 (give --data {root / 'VOCdevkit' / 'VOC2007'} "
+                             "for another)")
+    assert open_dataset("coco", root / "VOCdevkit" / "VOC2007").chosen is None
     base = root / "VOCdevkit" / "VOC2012"
     xml = sorted((base / "Annotations").glob("2008_*.xml"))[0]
     xml.write_text('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxx"><!ENTITY y "&x;&x;&x;&x;">]>'
