@@ -87,26 +87,42 @@ def run_demo(out: str | Path = "demo", *, full: bool = False, images: int = 200,
         from audit.errors import ConfigError
 
         raise ConfigError(f"unknown demo trainer '{trainer}'; valid: auto, torch, numpy")
-    corruptions, severities = ("benchmark", [1, 2, 3, 4, 5]) if full else (REDUCED, [1, 3, 5])
     audits = []
     for m in models:
-        log(f"auditing {m.name} ({m.task}) under {corruptions} at severities {severities}")
-        audits.append(run_audit(AuditConfig(model=str(m.model), task=m.task, data=str(m.data), out=str(out / "runs" / m.name),
-                                            corruptions=corruptions, severities=severities, workers=workers, seed=seed,
-                                            resume=True, progress=progress, fail_under_rpc=GATE_RPC)))
-    report = None
+        config = audit_config(m, out / "runs" / m.name, full=full, workers=workers, seed=seed, progress=progress)
+        log(f"auditing {m.name} ({m.task}) under {config.corruptions} at severities {config.severities}, "
+            f"gate rPC >= {GATE_RPC}")
+        audits.append(run_audit(config))
+    return DemoResult(out, audits, write_demo_report(out / "report.html", audits), trainer)
+
+
+def audit_config(model: DemoModel, out: Path, *, full: bool = False, workers: int | None = None, seed: int = 0,
+                 progress: bool = True) -> AuditConfig:
+    """The `audit run` settings of one demo model: the reduced corruption set (or the benchmark's)
+    under the demo's gate, resumed where a previous demo left off."""
+    corruptions, severities = ("benchmark", [1, 2, 3, 4, 5]) if full else (REDUCED, [1, 3, 5])
+    return AuditConfig(model=str(model.model), task=model.task, data=str(model.data), out=str(out), corruptions=corruptions,
+                       severities=severities, workers=workers, seed=seed, resume=True, progress=progress,
+                       fail_under_rpc=GATE_RPC)
+
+
+def write_demo_report(path: Path, audits: list[AuditResult]) -> Path | None:
+    """One report of the demo's audits, every difference it shows (the FP32 / INT8 classifiers) with
+    paired bootstrap intervals and significance marks, as `audit report` gives them; None without
+    the reports package.
+
+    Example:
+        >>> write_demo_report(Path("demo/report.html"), result.audits)  # doctest: +SKIP
+        PosixPath('demo/report.html')
+    """
     try:
         from reports import write_report
     except ImportError:
-        pass
-    else:
-        from audit.compare import report_pairs
+        return None
+    from audit.compare import report_pairs
 
-        documents = [a.out / "results.json" for a in audits]
-        # the FP32 / INT8 difference with paired intervals and significance, as `audit report` shows it
-        report = write_report(documents, out / "report.html", title="robustaudit demo",
-                              paired=report_pairs(documents, samples=PAIRED_SAMPLES))
-    return DemoResult(out, audits, report, trainer)
+    documents = [a.out / "results.json" for a in audits]
+    return write_report(documents, path, title="robustaudit demo", paired=report_pairs(documents, samples=PAIRED_SAMPLES))
 
 
 def _numpy_models(out: Path, images: int, seed: int, log) -> list[DemoModel]:
