@@ -133,3 +133,95 @@ def test_the_demo_report_tests_the_fp32_int8_difference_pairwise_and_shows_the_g
         assert f'data-check="sig-{key}"' in html  # a significance mark beside each headline difference
     assert "McNemar p" in html and "paired bootstrap over images" in html
 
+
+
+class _Work:
+    """Counts the work of an audit: sessions created, engine calls while the cells run (and outside),
+    corrupted renders per cell."""
+
+    def __init__(self, monkeypatch):
+        from collections import Counter
+
+        import audit.api
+        import audit.execution.units as units
+        from audit.engines.onnxruntime import OrtEngine
+
+        self.sessions, self.cell_calls, self.other_calls, self.renders = 0, 0, 0, Counter()
+        self.executing = False
+        init, run, execute, corrupt = OrtEngine.__init__, OrtEngine.run, audit.api.execute, units.corrupt
+
+        def counted_init(engine, *a, **kw):
+            self.sessions += 1
+            init(engine, *a, **kw)
+
+        def counted_run(engine, feeds):
+            if self.executing:
+                self.cell_calls += 1
+            else:
+                self.other_calls += 1
+            return run(engine, feeds)
+
+        def counted_execute(*a, **kw):
+            self.executing = True
+            try:
+                return execute(*a, **kw)
+            finally:
+                self.executing = False
+
+        def counted_corrupt(image, corruption, severity, **kw):
+            self.renders[(corruption, severity)] += 1
+            return corrupt(image, corruption, severity, **kw)
+
+        monkeypatch.setattr(OrtEngine, "__init__", counted_init)
+        monkeypatch.setattr(OrtEngine, "run", counted_run)
+        monkeypatch.setattr(audit.api, "execute", counted_execute)
+        monkeypatch.setattr(units, "corrupt", counted_corrupt)
+
+
+@pytest.mark.parametrize("case", ["classifier", "detector"])
+def test_the_demo_audit_does_the_work_of_bare_inference_and_no_more(case, tmp_path, monkeypatch, request):
+    """The audit's cost over bare inference, counted rather than timed (robust on a loaded machine):
+    one ONNX Runtime session per audit; per cell, the engine calls bare inference makes on the same
+    images (batches of 8 for the classifier, one image per call for a torchvision detector); one
+    corrupted render per image and corrupted cell; a bounded number of calls outside the cells (the
+    start-up check, a detector's label probe, the report's example images)."""
+    from audit import demo_models, synthetic
+    from audit.api import run_audit
+    from audit.demo import DemoModel, audit_config
+    from audit.examples import pick_cells
+    from audit.runner import all_cells
+    from audit.tasks.adapter import PROBE_IMAGES
+
+    if case == "classifier":
+        data = synthetic.write_cifar10(tmp_path / "cifar10", n_train=2, n_test=20, seed=7).parent
+        model, task, n, per_call = demo_models.train_classifier(tmp_path / "c.onnx", n=200), "cifar10", 20, 8
+    else:
+        model, data = request.getfixturevalue("detector_onnx"), request.getfixturevalue("coco_dir")
+        task, n, per_call = "coco", 5, 1
+    config = audit_config(DemoModel(case, model, task, data), tmp_path / "run", workers=0, progress=False)
+    if case == "detector":
+        config.overrides = {"label_space": "index+background"}
+    work = _Work(monkeypatch)
+    doc = run_audit(config).document
+    cells = all_cells(doc["corruption"]["corruptions"], doc["corruption"]["severities"])
+    assert len(cells) == 22 and doc["dataset"]["num_images"] == n
+    assert work.sessions == 1
+    assert work.cell_calls == len(cells) * -(-n // per_call)
+    shown = len(pick_cells(doc["corruption"]["corruptions"], doc["corruption"]["severities"]))
+    assert work.other_calls <= 1 + PROBE_IMAGES + config.examples * shown
+    corrupted = [c for c in cells if c[0] != "clean"]
+    assert work.renders == {c: n for c in corrupted}  # the clean cell is never corrupted
+
+
+def test_the_demo_detector_runs_its_box_head_on_150_proposals():
+    """The demo detector's inference cost is its box head, once per RPN proposal: the demo keeps 150
+    (torchvision's 320 px mobile preset) instead of torchvision's 1000, about 4x less CPU per image
+    for the same box AP on the synthetic shapes (benchmarks/demo_speed.py)."""
+    pytest.importorskip("torchvision")
+    from audit.demo import TORCH_MODELS
+    from finetune.models import build_model
+
+    settings = next(s for name, _, s in TORCH_MODELS if name == "detector")
+    model = build_model({"backbone": "test_resnet", "head": "fasterrcnn", "num_classes": 5, **settings["extra"]}).eval()
+    assert model.rpn.pre_nms_top_n() == model.rpn.post_nms_top_n() == 150
+    assert build_model({"backbone": "test_resnet", "head": "fasterrcnn", "num_classes": 5}).eval().rpn.post_nms_top_n() == 1000
