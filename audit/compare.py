@@ -85,6 +85,29 @@ def compare_runs(base: str | Path, other: str | Path, samples: int = 1000, seed:
             "shared": _shared(runs, cells, chosen), "summary": summary, "cells": per_cell}
 
 
+def report_pairs(results: list[str | Path], baseline: str | Path | None = None, samples: int = 500) -> dict[tuple[str, str], dict]:
+    """The paired comparison of every (base, other) difference a report of `results` shows (their
+    results.json paths, as given to `reports.write_report`), or why a pair is not comparable.
+
+    Example:
+        >>> paired = report_pairs(["fp32/results.json", "int8/results.json"])  # doctest: +SKIP
+        >>> write_report(["fp32/results.json", "int8/results.json"], "report.html", paired=paired)  # doctest: +SKIP
+    """
+    from reports import load_runs, mark_baseline  # the reports package decides which differences it shows
+    from reports.compare import deltas
+
+    runs = load_runs([str(p) for p in results])
+    mark_baseline(runs, baseline)
+    out = {}
+    for d in deltas(runs):
+        try:
+            out[(d.base.source, d.other.source)] = compare_runs(Path(d.base.source).parent, Path(d.other.source).parent,
+                                                               samples=samples)
+        except ResultsError as exc:
+            out[(d.base.source, d.other.source)] = {"comparable": False, "reason": str(exc)}
+    return out
+
+
 def mcnemar(base_hits: np.ndarray, other_hits: np.ndarray) -> dict[str, Any]:
     """McNemar's exact test on paired per-image hits: b = only base right, c = only other right;
     two-sided p = min(1, 2 * P(X <= min(b, c))), X ~ Binomial(b + c, 1/2).

@@ -151,7 +151,12 @@ def _detector(cfg: dict, backbone: Backbone) -> nn.Module:
                min_size=cfg.get("min_size", 800), max_size=cfg.get("max_size", 1333),
                image_mean=list(cfg.get("mean", (0.485, 0.456, 0.406))), image_std=list(cfg.get("std", (0.229, 0.224, 0.225))),
                box_batch_size_per_image=int(cfg.get("rois_per_image", 512)),
-               box_detections_per_img=int(cfg.get("detections_per_image", 100)))
+               box_detections_per_img=int(cfg.get("detections_per_image", 100)),
+               # proposals kept by the RPN at inference (per level before NMS, in all after): the box head
+               # runs on each, so they set a small detector's inference cost (torchvision's 320 px
+               # mobile preset keeps 150)
+               rpn_pre_nms_top_n_test=int(cfg.get("proposals_per_image", 1000)),
+               rpn_post_nms_top_n_test=int(cfg.get("proposals_per_image", 1000)))
 
 
 def build_model(model_cfg: dict, pretrained: bool = False) -> nn.Module:
@@ -159,7 +164,7 @@ def build_model(model_cfg: dict, pretrained: bool = False) -> nn.Module:
 
     Keys: backbone, head (linear | fasterrcnn | maskrcnn | upernet), num_classes (detection counts
     background), mode (fixed | full), and optionally decoder_channels (UperNet, 512), fpn_channels
-    (256), rois_per_image (512), detections_per_image (100), norm_eval (keep backbone BN
+    (256), rois_per_image (512), detections_per_image (100), proposals_per_image (1000, at inference), norm_eval (keep backbone BN
     statistics; default True for R-CNN heads), min_size, max_size, mean, std (R-CNN transform).
 
     Example:

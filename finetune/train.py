@@ -57,7 +57,8 @@ def _model_cfg(cfg: FinetuneConfig, train_reader) -> tuple[dict, list | None]:
         model.update(num_classes=len(label_to_category), min_size=cfg.input_size[0], max_size=cfg.input_size[1],
                      mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
     # architecture knobs (smaller heads for quick runs); the defaults are the published sizes
-    model.update({k: int(cfg.extra[k]) for k in ("decoder_channels", "fpn_channels", "rois_per_image", "detections_per_image") if k in cfg.extra})
+    model.update({k: int(cfg.extra[k]) for k in ("decoder_channels", "fpn_channels", "rois_per_image", "detections_per_image",
+                                                  "proposals_per_image") if k in cfg.extra})
     return model, label_to_category
 
 

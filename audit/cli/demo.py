@@ -18,8 +18,9 @@ import click
 def demo(out, full, images, workers, seed, trainer, quiet):
     """Write synthetic datasets (CIFAR-10 batches, ADE20K layout, COCO json with boxes and masks),
     fine-tune a tiny model per task, export each to ONNX (the classifier also to INT8), audit them
-    and write a comparison report. About 1-2 minutes on 2 CPU cores. Run again with the same --out,
-    it reuses what is finished.
+    under a deployment gate (--fail-under-rpc 0.8) and write a comparison report (FP32 vs INT8 with
+    paired intervals). A few minutes on 2 CPU cores, most of it fine-tuning (README). Run again with
+    the same --out, it reuses what is finished.
 
     Example:
 

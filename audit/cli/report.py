@@ -38,7 +38,9 @@ def report(results, out, fmt, title, baseline, samples, forensics):
         if not Path(path).is_dir():
             validate_results(path)
     try:
-        paired = _paired(list(results), baseline, samples) if len(results) > 1 and samples else {}
+        from audit.compare import report_pairs
+
+        paired = report_pairs(list(results), baseline, samples) if len(results) > 1 and samples else {}
         path = write_report(list(results), out, fmt=fmt, title=title, baseline=baseline, paired=paired,
                             forensics=list(forensics))
     except ReportInputError as exc:
@@ -48,21 +50,3 @@ def report(results, out, fmt, title, baseline, samples, forensics):
         raise write_error(out, exc, "-o/--out") from None
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.1f} MB)" if size >= 1e6 else f"wrote {path} ({size / 1e3:.0f} kB)")
-
-
-def _paired(results: list[str], baseline: str | None, samples: int) -> dict[tuple[str, str], dict]:
-    """The paired comparison of every (base, other) pair the report shows, or why there is none."""
-    from audit.compare import compare_runs
-    from reports import load_runs, mark_baseline
-    from reports.compare import deltas
-
-    runs = load_runs(results)
-    mark_baseline(runs, baseline)
-    out = {}
-    for d in deltas(runs):
-        try:
-            out[(d.base.source, d.other.source)] = compare_runs(Path(d.base.source).parent, Path(d.other.source).parent,
-                                                               samples=samples)
-        except ResultsError as exc:
-            out[(d.base.source, d.other.source)] = {"comparable": False, "reason": str(exc)}
-    return out
