@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.cellstore import CellStore
+from audit.results.cellstore import CellStore
 from audit.errors import ConfigError
 from audit.execution.document import build_document, write_outputs
 from audit.execution.local import LocalExecutor
 from audit.execution.setup import Setup, plugins_doc, prepare
-from audit.hashing import model_record
+from audit.io.hashing import model_record
 from audit.execution.summary import summarise
-from audit.runner import all_cells, run_cells
-from audit.safety import prepare_out
+from audit.execution.cells import all_cells, run_cells
+from audit.io.safety import prepare_out
 
 
 @dataclass
@@ -59,11 +59,11 @@ class AuditConfig:
     fail_under_mpc: float | None = None
     bootstrap: int | None = None  # samples; default 1000 with --limit, none otherwise
     examples: int = 3
-    executor: str = "local"  # local, or ray (groups of cells on long-lived Ray actors; see audit/ray_executor.py)
+    executor: str = "local"  # local, or ray (groups of cells on long-lived Ray actors; see audit/execution/ray.py)
     ray_address: str | None = None
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
-    max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.imageio's)
-    corrupt_at: str | None = None  # original or input (audit.runner.CORRUPT_AT); default per task
+    max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.io.images's)
+    corrupt_at: str | None = None  # original or input (audit.execution.cells.CORRUPT_AT); default per task
     corruption_plugins: list[str] = field(default_factory=list)  # plug-in files (audit.corruptions.plugins)
     report: bool = True
     progress: bool = True
@@ -103,7 +103,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
     numbers = summarise(setup, config, store, cells)
     examples = []
     if config.examples:
-        from audit.examples import pick_cells, write_examples
+        from audit.execution.examples import pick_cells, write_examples
 
         examples = write_examples(out, setup.context, setup.adapter, pick_cells(setup.corruptions, setup.severities),
                                   config.examples, config.seed)
@@ -133,7 +133,7 @@ def execute(setup: Setup, config: AuditConfig, todo: list, store: CellStore) -> 
     bar = _progress(len(todo) * len(setup.dataset), config.progress)
     try:
         if config.executor == "ray":
-            from audit.ray_executor import run_cells_ray
+            from audit.execution.ray import run_cells_ray
 
             run_cells_ray(todo, config, store, on_images=bar.update)
         else:

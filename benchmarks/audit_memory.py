@@ -89,7 +89,7 @@ def main() -> int:
         return 0
     import numpy as np
 
-    from audit import synthetic
+    from audit.datasets import synthetic
     from tests.helpers.models import constant_detector
 
     rng = np.random.default_rng(0)

@@ -45,7 +45,7 @@ def peer(model, data: Path, cells) -> float:
     from pycocotools.cocoeval import COCOeval
 
     from audit.corruptions.reference import reference_corrupt
-    from audit.imageio import read_image
+    from audit.io.images import read_image
 
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -85,7 +85,7 @@ def bare(onnx: Path, data: Path, cells, seed: int = 0) -> float:
     """ONNX Runtime only, on inputs corrupted and preprocessed beforehand (not timed)."""
     from audit.datasets import open_dataset
     from audit.engines.base import open_engine
-    from audit.runner import PrepareContext, load_cell_image
+    from audit.execution.cells import PrepareContext, load_cell_image
     from audit.tasks import preprocess, resolve_spec
 
     ds = open_dataset("coco", data)
@@ -108,7 +108,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="skip the mmdetection-style peer (minutes); ratio to bare only")
     args = parser.parse_args()
-    from audit import synthetic
+    from audit.datasets import synthetic
     from audit.corruptions import names
 
     severities = [int(s) for s in args.severities.split(",")]

@@ -68,7 +68,7 @@ STAGES = [  # (stage, process)
 
 def all_cells_of(cells: int) -> list:
     from audit.corruptions import names
-    from audit.runner import all_cells
+    from audit.execution.cells import all_cells
 
     return all_cells(SEVEN, [3]) if cells == 7 else all_cells(names("benchmark"), [1, 2, 3, 4, 5])
 
@@ -86,7 +86,7 @@ def build_model(task: str, tmp: Path) -> Path:
 
 
 def write_data(task: str, tmp: Path, images: int) -> Path:
-    from audit import synthetic
+    from audit.datasets import synthetic
 
     if task == "coco":
         return synthetic.write_coco(tmp / "coco", n_train=1, n_val=images, size=(480, 640))
@@ -108,13 +108,13 @@ def profile_stages(config) -> tuple[dict[str, float], int, float]:
     import numpy as np
 
     from audit import api
-    from audit.cellstore import CellStore
+    from audit.results.cellstore import CellStore
     from audit.corruptions import corrupt
     from audit.datasets.base import Dataset
     from audit.execution.normalise import Normaliser
     from audit.execution.units import PreparedCell, plan_units
     from audit.metrics import make_metric
-    from audit.runner import all_cells
+    from audit.execution.cells import all_cells
     from audit.tasks.preprocess import preprocess, to_input_geometry
 
     t0 = time.perf_counter()

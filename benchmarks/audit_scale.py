@@ -69,7 +69,7 @@ class Bench:
     data: Path
     model: Path
     overrides: dict
-    corrupt_at: str  # where the audit corrupts by default for this task (audit/runner.py default_corrupt_at)
+    corrupt_at: str  # where the audit corrupts by default for this task (audit/execution/cells.py default_corrupt_at)
 
 
 def make_bench(kind: str, work: Path, images: int) -> Bench:

@@ -27,7 +27,7 @@ SIZES = ((480, 640), (1024, 2048))
 
 
 def _scene(h: int, w: int) -> np.ndarray:
-    from audit.synthetic import draw_scene
+    from audit.datasets.synthetic import draw_scene
 
     return draw_scene(np.random.default_rng(0), h, w, 6)[0]
 
@@ -55,7 +55,7 @@ def _in_child(args: tuple) -> tuple[float, float]:
 
 
 def _preprocess_seconds() -> float:
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from audit.tasks.preprocess import preprocess
 
     spec = ModelSpec(task="segmentation", output_convention="segmentation_logits", input_size=(512, 1024), resize="fixed")

@@ -9,7 +9,7 @@ in the same run:
 1. bare inference: one ONNX Runtime session with default options, the dataset's clean images
    preprocessed as the audit preprocesses them, fed as the audit feeds them (one image per call for
    a torchvision detector, batches of 8 otherwise); the median of `--repeats` passes over the images;
-2. the demo's audit of that model (`audit.demo.audit_config`: 7 corruptions x 3 severities + clean
+2. the demo's audit of that model (`audit.workflows.demo.audit_config`: 7 corruptions x 3 severities + clean
    = 22 cells, default workers, the report and example images) in a fresh output folder, in a
    subprocess;
 3. the ratio of the audit to 22 passes of bare inference, in CPU time (user + sys of this process,
@@ -42,7 +42,7 @@ def demo_models(demo: Path, images: int) -> dict[str, tuple[Path, str, Path]]:
     """name -> (model, task, data) of the demo in `demo`, made there first where missing."""
     models = {name: (demo / "models" / f"{name}.onnx", task, demo / "data" / task) for name, task in TASKS.items()}
     if not all(m.exists() and d.exists() for m, _, d in models.values()):
-        from audit.demo import _torch_models
+        from audit.workflows.demo import _torch_models
 
         print(f"making the demo's data and models in {demo} (fine-tuning: a few minutes)", flush=True)
         made = _torch_models(demo, images, 0, print, False)
@@ -85,7 +85,7 @@ AUDIT = """
 import sys
 from pathlib import Path
 from audit.api import run_audit
-from audit.demo import DemoModel, audit_config
+from audit.workflows.demo import DemoModel, audit_config
 doc = run_audit(audit_config(DemoModel(sys.argv[1], Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])), Path(sys.argv[5]),
                              progress=False)).document
 print(len(doc["cells"]))

@@ -29,7 +29,8 @@ def audit(model: Path, data: Path, out: Path, corruptions: str, severities: list
 def main() -> int:
     import ray
 
-    from audit import demo_models, synthetic
+    from audit.workflows import demo_models
+    from audit.datasets import synthetic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)

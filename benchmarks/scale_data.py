@@ -6,7 +6,7 @@ ImageNet photos carry), so that decoding and the corruptions cost what they cost
 - classification: an ImageNet-style folder tree (class/image.jpg) of 224-ish images (each side
   drawn from 224..320, so the centre-crop resize does real work).
 Each image is a random crop of one of scikit-image's bundled photographs (no download; resized,
-flipped, colour-jittered) with the textured shapes of `audit.synthetic.draw_scene` pasted on top;
+flipped, colour-jittered) with the textured shapes of `audit.datasets.synthetic.draw_scene` pasted on top;
 the shapes are the objects (detection) or the class (classification), as in the other benchmarks.
 
 Models (random weights; timing does not depend on them):
@@ -61,7 +61,7 @@ def photo_background(rng: np.random.Generator, photos: list[np.ndarray], h: int,
 def compose(rng: np.random.Generator, photos: list[np.ndarray], h: int, w: int, n_objects: int,
             labels: list[int] | None = None):
     """A photo background with `n_objects` synthetic shapes pasted on it: (uint8 image, instances)."""
-    from audit.synthetic import draw_scene
+    from audit.datasets.synthetic import draw_scene
 
     scene, instances = draw_scene(rng, h, w, n_objects, labels)
     image = photo_background(rng, photos, h, w)
@@ -93,7 +93,7 @@ def _cached(folder: Path, write) -> Path:
 
 def coco_data(work: Path, n: int, seed: int = 0) -> Path:
     """A COCO val2017 layout of `n` photo-like 480x640 JPEGs with 1-4 shapes each (cached)."""
-    from audit.synthetic import CATEGORY_IDS, SHAPES
+    from audit.datasets.synthetic import CATEGORY_IDS, SHAPES
 
     def write(root: Path) -> None:
         rng, photos = np.random.default_rng(seed), _photos()
@@ -121,7 +121,7 @@ def coco_data(work: Path, n: int, seed: int = 0) -> Path:
 
 def imagenet_data(work: Path, n: int, seed: int = 0) -> Path:
     """An ImageNet-style folder of `n` photo-like 224-ish JPEGs, one shape each, its class (cached)."""
-    from audit.synthetic import SHAPES
+    from audit.datasets.synthetic import SHAPES
 
     def write(root: Path) -> None:
         rng, photos = np.random.default_rng(seed), _photos()
@@ -152,7 +152,7 @@ def detector(work: Path) -> Path:
 
 def classifier(work: Path, arch: str = "resnet18") -> Path:
     """timm `arch`, random init, 4 classes, exported with robustaudit's exporter (cached)."""
-    from audit.synthetic import SHAPES
+    from audit.datasets.synthetic import SHAPES
 
     path = work / "models" / f"{arch}-{len(SHAPES)}cls.onnx"
     if not path.exists():

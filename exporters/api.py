@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import ConfigError, ExportError, OutputError, RobustAuditError
-from audit.safety import prepare_out
+from audit.io.safety import prepare_out
 from exporters.keep_fp32 import parse_keep
 from exporters.onnx_export import export_onnx, write_metadata
 from exporters.parity import Parity, compare, dataset_images, load_images

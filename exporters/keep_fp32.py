@@ -1,6 +1,6 @@
 """INT8 with some layers kept in FP32: `--keep-fp32 NODE[,NODE...]` or `--keep-fp32 auto[:K]`.
 
-`auto[:K]` quantises once, runs the forensics (audit.forensics) on the calibration images and
+`auto[:K]` quantises once, runs the forensics (audit.analysis.forensics) on the calibration images and
 quantises again with the K layers that lose the most accumulated SQNR kept in FP32 (the first K of
 `audit precision`'s list of layers to keep; tensors quantised exactly are never chosen). Default K = 1:
 every kept layer costs size and speed, and one layer at a time is what tells whether a single layer is
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import ConfigError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.preprocess import preprocess
 
 DEFAULT_K = 1
@@ -76,7 +76,7 @@ def quantize_keeping(src: str | Path, dst: str | Path, spec: ModelSpec, calibrat
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
         plain = to_int8(src, Path(tmp) / "int8.onnx", spec, calibration)
         if k is not None:
-            from audit.forensics import layer_errors, worst_nodes
+            from audit.analysis.forensics import layer_errors, worst_nodes
 
             forensics = layer_errors(src, plain, {"calibration": calibration_arrays(calibration, spec)})
             layers = worst_nodes(forensics, k, by="added")

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from audit.errors import ExportError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 OUTPUTS = {"classification": ["logits"], "segmentation": ["logits"], "detection": ["boxes", "labels", "scores"]}
 

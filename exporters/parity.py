@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.errors import ConfigError, ExportError, RobustAuditError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 # tolerance per precision: FP32 must agree closely; FP16 / INT8 are reported, and fail only when broken
 # (INT8 detections are judged on average, boxes by their IoU with PyTorch's and scores by the mean

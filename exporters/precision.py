@@ -11,7 +11,7 @@ from pathlib import Path
 
 from audit.datasets.sample import ImageSample
 from audit.errors import ConfigError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.preprocess import preprocess
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import CheckpointError, ConfigError
-from audit.hashing import sha256_of
-from audit.modelspec import ModelSpec
+from audit.io.hashing import sha256_of
+from audit.spec.model import ModelSpec
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CONVENTION = {"classification": "classification_logits", "segmentation": "segmentation_logits",
@@ -115,7 +115,7 @@ def from_name(name: str, *, weights: str | None, num_classes: int | None, input_
 
 def timm_eval_spec(model, input_size: tuple[int, int] | None) -> dict[str, Any]:
     """ModelSpec keys for timm's evaluation transform of `model` (its pretrained_cfg); --input-size wins."""
-    from audit.pretrained_cfg import spec_keys_from_timm
+    from audit.spec.timm_cfg import spec_keys_from_timm
 
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     keys = spec_keys_from_timm({k: cfg.get(k) for k in ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit.hashing import model_sha256
+from audit.io.hashing import model_sha256
 from audit.errors import ExportError, require
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 PURPOSE = "Building TensorRT engines (needs an NVIDIA GPU; pip install 'robustaudit[tensorrt]' on a GPU machine)"
 

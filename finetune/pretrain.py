@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.errors import ConfigError
-from audit.results import atomic_write_bytes, atomic_write_text
+from audit.results.document import atomic_write_bytes, atomic_write_text
 from finetune.config import IMAGENET_MEAN, IMAGENET_STD
 
 DEFAULTS = {"adversarial": False, "eps": 8 / 255, "pgd_steps": 3, "epochs": 3, "n_images": 512, "size": 32,

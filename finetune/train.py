@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from audit.errors import CheckpointError, ConfigError
-from audit.safety import prepare_out
+from audit.io.safety import prepare_out
 from finetune.checkpoint import load_checkpoint, save_checkpoint
 from finetune.config import IMAGENET_MEAN, IMAGENET_STD, FinetuneConfig
 from finetune.data import TaskData, collate, open_split

@@ -1,6 +1,6 @@
 """Read results documents for reports: JSON, kind and major version checked here, nothing else of ours.
 
-`reports/` deliberately does not import `audit.results`: a report must be renderable by anyone who has
+`reports/` deliberately does not import `audit.results.document`: a report must be renderable by anyone who has
 the JSON files (the document is the contract), so the few checks it needs are done here.
 """
 
@@ -30,7 +30,7 @@ class Run:
     source: str = ""
     metric: str = field(init=False)
     # set by write_report: this run is what the others are compared with (--baseline); and the paired
-    # comparison documents of `audit compare` (audit/compare.py) against a base run, by its source
+    # comparison documents of `audit compare` (audit/analysis/compare.py) against a base run, by its source
     baseline: bool = False
     paired: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit import synthetic
+from audit.datasets import synthetic
 from tests.helpers import models
 
 NORM = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}  # what the helper models were trained with

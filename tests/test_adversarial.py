@@ -1,4 +1,4 @@
-"""Adversarial audits end to end (audit.adversarial) on the tiny classifier trained in the tests.
+"""Adversarial audits end to end (audit.attack_audit) on the tiny classifier trained in the tests.
 
 The attacks themselves are tested in tests/attacks; here: the document, eps 0 == `audit run`'s clean
 accuracy on the same images, robust accuracy never rising with the budget, the black-box path,
@@ -13,9 +13,9 @@ import re
 import numpy as np
 import pytest
 
-from audit import results
-from audit.adversarial import AttackConfig, run_attack_audit
-from audit.adversarial.api import AttackCellStore
+from audit.results import document as results
+from audit.attack_audit import AttackConfig, run_attack_audit
+from audit.attack_audit.api import AttackCellStore
 from audit.api import AuditConfig, run_audit
 from audit.errors import ConfigError
 from tests.conftest import NORM
@@ -32,7 +32,7 @@ def config(model, data, out, **kw) -> AttackConfig:
 
 @pytest.fixture(scope="module")
 def int8_onnx(classifier_onnx, cifar_dir, tmp_path_factory):
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from exporters.precision import to_int8
 
     spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(32, 32), **NORM)
@@ -122,7 +122,7 @@ def test_white_box_pgd_on_a_dynamo_export(classifier_onnx, cifar_dir, tmp_path):
     default gradient source (the ONNX graph via onnx2torch) converts it, and PGD breaks images."""
     import onnx
 
-    from audit.attacks.opsets import default_opset
+    from audit.conversion.opsets import default_opset
     from tests.helpers.models import train_classifier
 
     path = train_classifier(tmp_path / "dynamo.onnx", dynamo=True)
@@ -182,7 +182,7 @@ def test_cell_keys_are_stable_file_names():
 def test_same_named_engines_are_told_apart():
     from types import SimpleNamespace
 
-    from audit.adversarial.api import _unique_names
+    from audit.attack_audit.api import _unique_names
 
     judges = [SimpleNamespace(name="model.onnx") for _ in range(3)]
     _unique_names(judges, ["fp32/model.onnx", "int8/model.onnx", "int8/model.onnx"])
@@ -207,7 +207,7 @@ def _input_quantised(plain, out):
 
 def test_gradient_masking_is_caught_by_the_black_box_source(cifar_dir, tmp_path):
     """White-box PGD on an input-quantised graph finds nothing (zero gradients); Square on the engine does."""
-    from audit import demo_models
+    from audit.workflows import demo_models
 
     plain = demo_models.train_classifier(tmp_path / "plain.onnx", n=400)  # NumPy-trained, carries its own spec
     masked = _input_quantised(plain, tmp_path / "quantised.onnx")

@@ -15,10 +15,10 @@ import shutil
 import numpy as np
 import pytest
 
-from audit import results
-from audit.adversarial import AttackConfig, dense, run_attack_audit
-from audit.adversarial.api import AttackCellStore
-from audit.adversarial.inputs import labels_at_input
+from audit.results import document as results
+from audit.attack_audit import AttackConfig, dense, run_attack_audit
+from audit.attack_audit.api import AttackCellStore
+from audit.attack_audit.inputs import labels_at_input
 from audit.api import AuditConfig, run_audit
 from audit.errors import ConfigError, ModelError, ResultsError
 from tests.conftest import NORM
@@ -246,7 +246,7 @@ def test_a_model_with_its_own_class_order_is_attacked_in_its_label_space(segment
 
     import onnx
 
-    from audit.synthetic import SHAPES
+    from audit.datasets.synthetic import SHAPES
 
     perm = [2, 0, 3, 1]
     model = onnx.load(str(segmenter_onnx))
@@ -291,7 +291,7 @@ def test_logits_at_half_resolution_are_resized_for_the_loss_and_judged_as_audit_
 
 
 def test_study_headline_and_report_read_robust_miou(attacked):
-    from audit.pipeline import attack_headline
+    from audit.workflows.pipeline import attack_headline
     from reports.fmt import pct
     from reports.study import Entry, _adversarial
 
@@ -309,7 +309,7 @@ def test_study_headline_and_report_read_robust_miou(attacked):
 
 
 def test_labels_at_input_follow_the_image_geometry():
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from audit.tasks.preprocess import to_input_geometry
 
     labels = np.arange(12 * 16).reshape(12, 16) % 7
@@ -376,11 +376,11 @@ def test_segpgd_lowers_miou(segmenter_onnx, ade_dir, tmp_path):
 
 
 def test_square_restarts_keep_each_images_better_result(segmenter_onnx, ade_dir):
-    from audit.adversarial.inputs import load_inputs
+    from audit.attack_audit.inputs import load_inputs
     from audit.attacks import Budget, EngineTarget, run_attack
     from audit.datasets import open_dataset
     from audit.engines.base import open_engine
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     spec = ModelSpec(task="segmentation", output_convention="segmentation_logits", resize="none", **NORM)
     data = open_dataset("ade20k", str(ade_dir)).subset(4, 0)
@@ -402,8 +402,8 @@ def test_classification_attacks_refuse_label_maps():
         run_attack("apgd-ce", object(), x, y, Budget("linf", 8 / 255))
 
 
-@pytest.mark.parametrize("module", ["audit.attacks.objectives", "audit.adversarial.dense", "audit.adversarial.inputs",
-                                    "audit.adversarial.sources", "audit.attacks.targets"])
+@pytest.mark.parametrize("module", ["audit.attacks.objectives", "audit.attack_audit.dense", "audit.attack_audit.inputs",
+                                    "audit.attack_audit.sources", "audit.attacks.targets"])
 def test_docstring_examples(module):
     import doctest
     import importlib

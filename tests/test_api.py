@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from audit import results
+from audit.results import document as results
 from audit.api import AuditConfig, run_audit
 from audit.errors import ConfigError, ModelError
 

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from scipy import stats
 
 from audit.api import AuditConfig, run_audit
-from audit.cellstore import CellStore
+from audit.results.cellstore import CellStore
 from audit.cli.main import cli
-from audit.compare import compare_runs, mcnemar
+from audit.analysis.compare import compare_runs, mcnemar
 from audit.errors import ResultsError
 
 from .conftest import NORM

@@ -4,7 +4,7 @@ exports with parity, INT8, audits, one comparison report, and a second run that 
 import pytest
 from click.testing import CliRunner
 
-from audit import results
+from audit.results import document as results
 from audit.cli.main import cli
 
 
@@ -56,7 +56,7 @@ def test_demo_without_torch_uses_the_numpy_models(tmp_path):
     cls, m_cls = _primary(out, "classifier")
     _, m_seg = _primary(out, "segmenter")
     assert m_cls["P"] > 0.6 and m_seg["P"] > 0.5  # 4 classes: chance is 0.25
-    assert cls["model"]["metadata"]["provenance"]["trainer"] == "audit.demo_models"
+    assert cls["model"]["metadata"]["provenance"]["trainer"] == "audit.workflows.demo_models"
     assert m_cls["cells"] == 21
     # the demo's gate: the classifier keeps most of its accuracy and passes, the segmenter does not;
     # the demo still exits 0 and prints both verdicts
@@ -68,7 +68,7 @@ def test_demo_without_torch_uses_the_numpy_models(tmp_path):
 
 
 def test_auto_falls_back_to_numpy_with_a_message_when_torch_is_missing(tmp_path, monkeypatch):
-    import audit.demo as demo
+    import audit.workflows.demo as demo
 
     class Chosen(Exception):
         pass
@@ -93,7 +93,7 @@ def _demo_pair(tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from audit import demo_models
+    from audit.workflows import demo_models
 
     fp32 = demo_models.train_classifier(tmp_path / "models" / "classifier.onnx", n=200)
     model = onnx.load(fp32)
@@ -117,9 +117,9 @@ def _demo_pair(tmp_path):
 def test_the_demo_report_tests_the_fp32_int8_difference_pairwise_and_shows_the_gate(tmp_path):
     """The demo's comparison carries the paired intervals and significance marks `audit report`
     gives, and each run its gate verdict (pass and fail both shown)."""
-    from audit import synthetic
+    from audit.datasets import synthetic
     from audit.api import run_audit
-    from audit.demo import GATE_RPC, DemoModel, audit_config, write_demo_report
+    from audit.workflows.demo import GATE_RPC, DemoModel, audit_config, write_demo_report
 
     data = synthetic.write_cifar10(tmp_path / "data" / "cifar10", n_train=2, n_test=40, seed=7).parent
     fp32, int8 = _demo_pair(tmp_path)
@@ -185,11 +185,12 @@ def test_the_demo_audit_does_the_work_of_bare_inference_and_no_more(case, tmp_pa
     images (batches of 8 for the classifier, one image per call for a torchvision detector); one
     corrupted render per image and corrupted cell; a bounded number of calls outside the cells (the
     start-up check, a detector's label probe, the report's example images)."""
-    from audit import demo_models, synthetic
+    from audit.workflows import demo_models
+    from audit.datasets import synthetic
     from audit.api import run_audit
-    from audit.demo import DemoModel, audit_config
-    from audit.examples import pick_cells
-    from audit.runner import all_cells
+    from audit.workflows.demo import DemoModel, audit_config
+    from audit.execution.examples import pick_cells
+    from audit.execution.cells import all_cells
     from audit.tasks.adapter import PROBE_IMAGES
 
     if case == "classifier":
@@ -218,7 +219,7 @@ def test_the_demo_detector_runs_its_box_head_on_150_proposals():
     (torchvision's 320 px mobile preset) instead of torchvision's 1000, about 4x less CPU per image
     for the same box AP on the synthetic shapes (benchmarks/demo_speed.py)."""
     pytest.importorskip("torchvision")
-    from audit.demo import TORCH_MODELS
+    from audit.workflows.demo import TORCH_MODELS
     from finetune.models import build_model
 
     settings = next(s for name, _, s in TORCH_MODELS if name == "detector")

@@ -7,13 +7,13 @@ import weakref
 import numpy as np
 import pytest
 
-import audit.runner
+import audit.execution.cells
 from audit.api import AuditConfig, prepare, run_audit
-from audit.cellstore import CellStore
+from audit.results.cellstore import CellStore
 from audit.execution.local import LocalExecutor
 from audit.execution.units import WorkUnit, image_cells, plan_units, prepare_unit
 from audit.metrics import make_metric
-from audit.runner import all_cells, cell_input, run_cells
+from audit.execution.cells import all_cells, cell_input, run_cells
 from audit.tasks.preprocess import normalise
 
 from .conftest import NORM
@@ -47,7 +47,7 @@ def test_units_give_the_numbers_of_a_cell_by_cell_reference(case, classifier_onn
     if case == "cifar10":  # batched (8 per engine call), a worker process, two cells per unit
         cfg = config(classifier_onnx, "cifar10", cifar_dir, tmp_path / "a", workers=1, batch_size=8)
     elif case == "classification-input":  # corrupted after the resize (ImageNet-C's way), batches of 5
-        from audit import synthetic
+        from audit.datasets import synthetic
 
         folder = synthetic.write_image_folder(tmp_path_factory.mktemp("folder"), n_per_class=3, size=48, seed=6)
         cfg = config(classifier_onnx, "classification", folder, tmp_path / "a", batch_size=5, corrupt_at="input",
@@ -59,7 +59,7 @@ def test_units_give_the_numbers_of_a_cell_by_cell_reference(case, classifier_onn
 
 
 def test_a_unit_decodes_each_image_once_for_all_its_cells(classifier_onnx, cifar_dir, tmp_path, monkeypatch):
-    from audit import synthetic
+    from audit.datasets import synthetic
 
     folder = synthetic.write_image_folder(tmp_path / "folder", n_per_class=2, size=48, seed=1)
     setup = prepare(config(classifier_onnx, "classification", folder, tmp_path / "o",
@@ -99,7 +99,7 @@ def test_main_process_holds_one_group_of_metrics(classifier_onnx, cifar_dir, tmp
         most[0] = max(most[0], len(alive))
         return metric
 
-    monkeypatch.setattr(audit.runner, "make_metric", tracked)
+    monkeypatch.setattr(audit.execution.cells, "make_metric", tracked)
     cells = all_cells(setup.corruptions, setup.severities)  # 7 cells
     store = CellStore(tmp_path / "o")
     assert run_cells(cells, dataset=setup.dataset, adapter=setup.adapter, context=setup.context, store=store,
@@ -110,7 +110,7 @@ def test_main_process_holds_one_group_of_metrics(classifier_onnx, cifar_dir, tmp
 
 
 def test_image_cells_of_a_prerendered_cell_read_its_own_file(classifier_onnx, tmp_path, monkeypatch):
-    from audit import synthetic
+    from audit.datasets import synthetic
 
     data = synthetic.write_cifar10(tmp_path / "cifar", n_train=4, n_test=6, seed=2)
     setup = prepare(config(classifier_onnx, "cifar10", data, tmp_path / "o"))
@@ -126,7 +126,7 @@ def test_image_cells_of_a_prerendered_cell_read_its_own_file(classifier_onnx, tm
 @pytest.mark.parametrize("order", ["RGB", "BGR"])
 def test_the_lookup_normaliser_equals_normalise_bit_for_bit(order):
     from audit.execution.normalise import Normaliser
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(30, 40),
                      mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_order=order)

@@ -12,12 +12,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
 from audit.errors import ConfigError
-from audit.forensics import condition_images, layer_errors, shared_scale, worst_nodes
-from audit.modelspec import ModelSpec
+from audit.analysis.forensics import condition_images, layer_errors, shared_scale, worst_nodes
+from audit.spec.model import ModelSpec
 from exporters.keep_fp32 import parse_keep, quantize_keeping
 from exporters.onnx_export import write_metadata
 from exporters.precision import to_int8

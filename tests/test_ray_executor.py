@@ -44,7 +44,7 @@ class DiesOnce:
     how = "exit"
 
     def __init__(self, config, workers, marker=None):
-        from audit.ray_executor import AuditWorker
+        from audit.execution.ray import AuditWorker
 
         self.worker = AuditWorker(config, workers)
 
@@ -65,7 +65,7 @@ class DiesOnce:
 
 @pytest.mark.parametrize("how", ["exit", "ray.kill"])
 def test_a_dead_actor_is_replaced_and_its_cells_rerun(local_ray, classifier_onnx, cifar_dir, tmp_path, monkeypatch, how):
-    import audit.ray_executor as rx
+    import audit.execution.ray as rx
 
     marker = tmp_path / f"killed-once-{how.replace('.', '-')}"
     actor = type("Dies", (DiesOnce,), {"how": how, "marker": str(marker)})
@@ -88,7 +88,7 @@ def test_actors_with_their_own_corruption_workers_equal_local(local_ray, classif
 def test_actor_plan_follows_the_cluster():
     from types import SimpleNamespace
 
-    from audit.ray_executor import plan_actors
+    from audit.execution.ray import plan_actors
 
     cpu = SimpleNamespace(workers=None)
     assert plan_actors({"CPU": 16}, cpu, 0, 76) == (8, 2, 1)  # 1 corruption worker + the engine each

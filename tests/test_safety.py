@@ -1,4 +1,4 @@
-"""`audit.safety`: data paths stay in their root, outputs in --out, with the user's umask, one-line errors."""
+"""`audit.io.safety`: data paths stay in their root, outputs in --out, with the user's umask, one-line errors."""
 
 import errno
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 
 from audit.errors import DatasetError, OutputError
-from audit.safety import atomic_write, output_mode, output_path, prepare_out, safe_join
+from audit.io.safety import atomic_write, output_mode, output_path, prepare_out, safe_join
 
 
 @pytest.mark.parametrize("name", ["../x.png", "a/../../x.png", "/etc/passwd", "\\\\server\\share\\x.png", "C:/x.png",

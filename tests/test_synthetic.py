@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 from PIL import Image
 
-from audit import synthetic
+from audit.datasets import synthetic
 
 
 def _digest(folder):

@@ -1,4 +1,4 @@
-"""`audit.unpickle`: data pickles load, pickles that would call anything else stop before it runs."""
+"""`audit.io.unpickle`: data pickles load, pickles that would call anything else stop before it runs."""
 
 import io
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audit.errors import DatasetError
-from audit.unpickle import loads_restricted
+from audit.io.unpickle import loads_restricted
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])

@@ -19,9 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from audit.attacks.graph import canonical_for_torch
+from audit.conversion.rewrite import canonical_for_torch
 from audit.errors import ConfigError, ModelError, require
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 
 @runtime_checkable
@@ -188,7 +188,7 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     """The ONNX graph itself as a differentiable torch module (onnx2torch): white-box on what is deployed.
 
     FP16 graphs (FP32 input and output, half inside) run as they are, half precision included; INT8 QDQ
-    graphs run as a float simulation with straight-through rounding gradients (`audit.attacks.qdq`);
+    graphs run as a float simulation with straight-through rounding gradients (`audit.conversion.qdq`);
     graphs with ops onnx2torch cannot convert raise a one-line `ModelError`.
 
     Example:
@@ -202,7 +202,7 @@ def onnx_target(path: str | Path, spec: ModelSpec) -> TorchTarget:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    from audit.attacks import qdq  # registers onnx2torch converters for QuantizeLinear / DequantizeLinear
+    from audit.conversion import qdq  # registers onnx2torch converters for QuantizeLinear / DequantizeLinear
 
     try:
         module = onnx2torch.convert(qdq.dequantised_constants(canonical_for_torch(onnx.load(str(path)))))

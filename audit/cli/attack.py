@@ -77,7 +77,7 @@ def attack(model, task, data, data_format, out, attacks, norm, eps, gradients, t
 
         audit attack segmenter.onnx --task ade20k --data ADEChallengeData2016 --input-size 512 512 --attack pgd,fgsm
     """
-    from audit.adversarial import AttackConfig, run_attack_audit
+    from audit.attack_audit import AttackConfig, run_attack_audit
     from audit.errors import GateFailed
 
     overrides = {"input_size": input_size or None, "resize": resize, "crop_pct": crop_pct, "interpolation": interpolation,

@@ -34,7 +34,7 @@ def compare(base, other, samples, seed, level, metric, margin, gate_on, output, 
 
         audit compare runs/fp32 runs/int8 --fail-if-worse 0.01
     """
-    from audit.compare import compare_runs, gate, write
+    from audit.analysis.compare import compare_runs, gate, write
     from audit.errors import GateFailed
 
     doc = compare_runs(base, other, samples=samples, seed=seed, level=level, metric=metric, data=data,

@@ -47,7 +47,7 @@ def corrupt(images, data, task, data_format, out, coco, corruptions, corruption_
 
         audit corrupt --data data/VOCdevkit --out voc-c --corruptions fog --severities 3
     """
-    from audit.prerender import prerender
+    from audit.workflows.prerender import prerender
 
     result = prerender(images, out, corruptions=corruptions, severities=parse_int_list(severities, "--severities"),
                        seed=seed, profile=profile, workers=workers, coco=coco, progress=not quiet,

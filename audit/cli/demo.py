@@ -27,7 +27,7 @@ def demo(out, full, images, workers, seed, trainer, quiet):
         audit demo --out demo && open demo/report.html
     """
     from audit.cli.render import print_summary
-    from audit.demo import run_demo
+    from audit.workflows.demo import run_demo
 
     result = run_demo(out, full=full, images=images, workers=workers, seed=seed, log=lambda m: click.echo(m, err=True),
                       progress=not quiet, trainer=trainer)

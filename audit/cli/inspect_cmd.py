@@ -30,7 +30,7 @@ def inspect(model, task, data, annotations, images, num_classes, model_config, o
 
         audit inspect yolo11n.onnx --task coco --data data/coco
     """
-    from audit.inspect import inspect_model, render_text
+    from audit.analysis.inspection import inspect_model, render_text
 
     report = inspect_model(model, task=task, data=data, model_config=model_config, overrides=overrides,
                            ignore_unmatched_labels=ignore_unmatched_labels, annotations=annotations, images=images,

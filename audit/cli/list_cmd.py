@@ -60,7 +60,7 @@ def profiles() -> None:
 @list_group.command("conventions")
 def conventions() -> None:
     """Model output conventions `audit run` can read (--output-convention)."""
-    from audit.modelspec import OUTPUT_CONVENTIONS
+    from audit.spec.model import OUTPUT_CONVENTIONS
 
     for name, text in OUTPUT_CONVENTIONS.items():
         click.echo(f"{name:24s} {text}")

@@ -29,14 +29,14 @@ def precision(fp32, int8, task, data, corruptions, severity, images, seed, top, 
 
         audit precision fp32.onnx int8.onnx --task cifar10 --data data/cifar --corruptions noise -o forensics.json
     """
-    from audit.forensics import condition_images, layer_errors
-    from audit.safety import prepare_out
+    from audit.analysis.forensics import condition_images, layer_errors
+    from audit.io.safety import prepare_out
 
     doc = layer_errors(fp32, int8, condition_images(fp32, task, data, corruptions, severity, images, seed))
     if out:
         from pathlib import Path
 
-        from audit.results import atomic_write_text
+        from audit.results.document import atomic_write_text
 
         target = Path(out)
         prepare_out(target.parent if str(target.parent) else ".", "--out's folder")

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from audit.errors import ResultsError
-from audit.results import load as validate_results
-from audit.safety import write_error
+from audit.results.document import load as validate_results
+from audit.io.safety import write_error
 
 
 @click.command()
@@ -38,7 +38,7 @@ def report(results, out, fmt, title, baseline, samples, forensics):
         if not Path(path).is_dir():
             validate_results(path)
     try:
-        from audit.compare import report_pairs
+        from audit.analysis.compare import report_pairs
 
         paired = report_pairs(list(results), baseline, samples) if len(results) > 1 and samples else {}
         path = write_report(list(results), out, fmt=fmt, title=title, baseline=baseline, paired=paired,

@@ -60,7 +60,7 @@ def run(model, task, data, data_format, annotations, images, out, corruptions, c
         ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
 
-    Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/schemas),
+    Prints P (clean), mPC and rPC per group; writes OUT/results.json (schema: audit/results/schemas),
     OUT/cells.csv, OUT/report.html. Exit codes: 0 ok, 1 error, 2 a --fail-under gate failed.
 
     Example:

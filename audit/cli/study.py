@@ -24,8 +24,8 @@ def study(study_file, out, only, list_only, keep_going, report_only, quiet):
         audit study studies/tiny-cpu.yaml && open runs/study-tiny-cpu/report.html
     """
     from audit.errors import StudyError
-    from audit.study import load_study, run_study, select
-    from audit.study.runner import write_study_report
+    from audit.workflows.study import load_study, run_study, select
+    from audit.workflows.study.runner import write_study_report
 
     spec = load_study(study_file, out)
     if list_only:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 from audit.corruptions.registry import CORRUPTIONS, _load_families, registering_plugin
 from audit.corruptions.validate import check_corruption
 from audit.errors import ConfigError, CorruptionError, RobustAuditError
-from audit.hashing import sha256_of
+from audit.io.hashing import sha256_of
 
 ENTRY_POINT_GROUP = "robustaudit.corruptions"
 CONTRACT = "see the README, 'Your own corruptions'"

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from audit.errors import DatasetError
-from audit.imageio import image_ok, read_image
+from audit.io.images import image_ok, read_image
 
 
 class Dataset:

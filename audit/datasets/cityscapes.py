@@ -21,8 +21,8 @@ import numpy as np
 from audit.datasets.base import Dataset
 from audit.datasets.segmentation import SegmentationFolder, _LabelCache
 from audit.errors import DatasetError
-from audit.imageio import open_image
-from audit.safety import check_inside
+from audit.io.images import open_image
+from audit.io.safety import check_inside
 
 CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
                       "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",

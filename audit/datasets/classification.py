@@ -8,9 +8,9 @@ import numpy as np
 
 from audit.datasets.base import Dataset
 from audit.errors import DatasetError
-from audit.imageio import IMAGE_SUFFIXES
-from audit.safety import check_inside, check_regular_file
-from audit.unpickle import load_restricted
+from audit.io.images import IMAGE_SUFFIXES
+from audit.io.safety import check_inside, check_regular_file
+from audit.io.unpickle import load_restricted
 
 
 class Cifar10(Dataset):

@@ -8,7 +8,7 @@ from pathlib import Path
 from audit.datasets.base import Dataset
 from audit.datasets.coco_check import check_coco
 from audit.errors import DatasetError
-from audit.safety import safe_join
+from audit.io.safety import safe_join
 
 
 class CocoDataset(Dataset):

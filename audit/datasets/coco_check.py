@@ -2,7 +2,7 @@
 
 The evaluator (faster-coco-eval, C++) and the readers index the document freely; everything they
 touch is checked here first: types, finite numbers in range, known ids. `file_name` containment is
-checked where it is joined to the image folder (`audit.safety.safe_join`).
+checked where it is joined to the image folder (`audit.io.safety.safe_join`).
 
 Example:
     >>> check_coco({"images": [], "annotations": [], "categories": [{"id": 1}]}, "a.json")

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from audit.errors import DatasetError, RobustAuditError
-from audit.imageio import IMAGE_SUFFIXES, read_image
-from audit.safety import check_inside
+from audit.io.images import IMAGE_SUFFIXES, read_image
+from audit.io.safety import check_inside
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from audit.datasets.base import Dataset
 from audit.errors import DatasetError
-from audit.imageio import IMAGE_SUFFIXES, open_image
-from audit.safety import check_inside
+from audit.io.images import IMAGE_SUFFIXES, open_image
+from audit.io.safety import check_inside
 
 # Decoded label maps kept across cells: an audit reads every label map once per (corruption,
 # severity) cell, 76 times for 15 x 5 + clean. ADE20K's 2,000 validation maps are ~0.7 GB as uint8.

@@ -23,7 +23,7 @@ from typing import Any
 
 from audit.datasets.coco import CocoDataset
 from audit.errors import DatasetError
-from audit.safety import safe_join
+from audit.io.safety import safe_join
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")

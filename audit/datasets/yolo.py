@@ -22,8 +22,8 @@ import yaml
 from audit.datasets.coco import CocoDataset
 from audit.datasets.yolo_labels import box_polygon, label_path, read_label_file, to_annotation
 from audit.errors import DatasetError
-from audit.imageio import IMAGE_SUFFIXES, open_image
-from audit.safety import check_inside, safe_join
+from audit.io.images import IMAGE_SUFFIXES, open_image
+from audit.io.safety import check_inside, safe_join
 
 NOTE = "AP, AP50, ... are COCO's (faster-coco-eval), computed on the YOLO labels converted to COCO boxes in pixels"
 SPLITS = {"val": ("val", "valid", "test"), "train": ("train",)}

@@ -6,9 +6,9 @@
   derives every cell's uint8 network-geometry input from it;
 - `local`: the local executor (a process pool with bounded read-ahead; 0 workers: in-process);
 - `normalise`: uint8 -> float32 network input in the main process (a lookup table, bit for bit `normalise`);
-- `audit/runner.py`: the engine loop over prepared units (normalise, batches per cell, metrics,
+- `audit/execution/cells.py`: the engine loop over prepared units (normalise, batches per cell, metrics,
   cells saved and dropped as they finish);
-- `audit/ray_executor.py`: the same runner inside long-lived Ray actors, a group of cells per call;
+- `audit/execution/ray.py`: the same runner inside long-lived Ray actors, a group of cells per call;
 - `summary`: cells read back from the store -> summary, bootstrap, verdict;
 - `document`: the results document and the files written beside it.
 """

@@ -14,7 +14,7 @@ import numpy as np
 
 from audit.corruptions import corrupt
 from audit.datasets.base import Dataset
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.preprocess import map_to_original, normalise, preprocess, to_input_geometry
 
 Cell = tuple[str, int]

@@ -9,19 +9,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from audit import results
+from audit.results import document as results
 from audit.corruptions import get
 from audit.corruptions.registry import USER
-from audit.environment import environment
+from audit.results.environment import environment
 from audit.execution.setup import Setup, plugins_doc
 from audit.execution.summary import Summary
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC
-from audit.safety import write_error
+from audit.io.safety import write_error
 
 
 def build_document(config, setup: Setup, numbers: Summary, *, identity: dict[str, Any], duration_s: float,
                    examples: list) -> dict[str, Any]:
-    """The results document (audit/schemas) of a finished audit."""
+    """The results document (audit/results/schemas) of a finished audit."""
     spec, engine, dataset, context = setup.spec, setup.engine, setup.dataset, setup.context
     return {
         "kind": results.KIND, "schema_version": results.SCHEMA_VERSION,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.preprocess import normalise
 
 

@@ -1,7 +1,7 @@
 """Everything an audit opens before it runs cells: `prepare(config) -> Setup`.
 
 Built once by the driver, and once per long-lived worker (a Ray actor) on the machine that runs the
-engine; `audit.api` and `audit.ray_executor` both import it from here.
+engine; `audit.api` and `audit.execution.ray` both import it from here.
 """
 
 from __future__ import annotations

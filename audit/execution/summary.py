@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from audit.cellstore import CellStore
+from audit.results.cellstore import CellStore
 from audit.corruptions import get, names
 from audit.execution.context import Cell
 from audit.metrics import PRIMARY_METRIC, make_metric, metric_names

@@ -2,7 +2,7 @@
 
 from audit.tasks.adapter import TaskAdapter, check_model
 from audit.tasks.preprocess import preprocess
-from audit.tasks.spec import resolve_spec
+from audit.spec.resolve import resolve_spec
 from audit.tasks.types import Detections
 
 __all__ = ["Detections", "TaskAdapter", "check_model", "preprocess", "resolve_spec"]

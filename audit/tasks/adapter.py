@@ -6,7 +6,7 @@ import numpy as np
 
 from audit.engines.base import Engine
 from audit.errors import ModelError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext
 from audit.tasks.labels import EVIDENCE_SCORE, DatasetLabels, LabelMapping, decisive, needs_probe, resolve_labels
 from audit.tasks.preprocess import preprocess

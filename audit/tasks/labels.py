@@ -231,7 +231,7 @@ def resolve_labels(spec, data: DatasetLabels, num_model_classes: int | None = No
     `origin` says where `spec.label_space` / `label_to_category` came from.
 
     Example:
-        >>> from audit.modelspec import ModelSpec
+        >>> from audit.spec.model import ModelSpec
         >>> spec = ModelSpec(task="detection", output_convention="torchvision_detection", resize="none",
         ...                  label_space="category-id")
         >>> resolve_labels(spec, DatasetLabels("detection", [1, 3], ["a", "b"])).categories(np.array([3, 2])).tolist()

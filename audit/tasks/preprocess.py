@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 LETTERBOX_FILL = 114  # Ultralytics' grey
 _CV2_INTERP = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}

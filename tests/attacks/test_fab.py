@@ -34,7 +34,7 @@ def linear(classes: int, size: int = 8, scale: float = 1.0):
     import torch
 
     from audit.attacks import TorchTarget
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     torch.manual_seed(classes)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * size * size, classes))

@@ -1,4 +1,4 @@
-"""ONNX graphs rewritten for onnx2torch (audit/attacks/graph.py, audit/attacks/opsets.py).
+"""ONNX graphs rewritten for onnx2torch (audit/conversion/rewrite.py, audit/conversion/opsets.py).
 
 Each pass on a hand-built graph: ONNX Runtime gives the same output before and after. Then whole
 exports: graphs from PyTorch's default (dynamo) exporter, opset 20, become a torch module whose logits
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from audit.attacks import EngineTarget, onnx_target
-from audit.attacks import graph as g
-from audit.attacks import opsets as o
-from audit.modelspec import ModelSpec
+from audit.conversion import rewrite as g
+from audit.conversion import opsets as o
+from audit.spec.model import ModelSpec
 from tests.attacks import tiny
 
 onnx = pytest.importorskip("onnx")

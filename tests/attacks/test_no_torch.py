@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     from audit.attacks import Budget, EngineTarget, run_attack
     from audit.engines.base import open_engine
     from audit.errors import ConfigError
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(16, 16),
                      mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), class_names=["a", "b", "c", "d"])

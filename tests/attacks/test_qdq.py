@@ -1,4 +1,4 @@
-"""INT8 QDQ graphs as white-box targets (audit/attacks/qdq.py): the QuantizeLinear / DequantizeLinear
+"""INT8 QDQ graphs as white-box targets (audit/conversion/qdq.py): the QuantizeLinear / DequantizeLinear
 converters against ONNX Runtime node by node (bit for bit), their straight-through gradient, the
 exporter's INT8 classifier converted and compared with ONNX Runtime's integer engine, and `audit attack`
 white-box on the INT8 graph against transfer from FP32."""
@@ -36,7 +36,7 @@ def _ort(model, feeds):
 def _torch(model):
     import onnx2torch
 
-    from audit.attacks import qdq
+    from audit.conversion import qdq
 
     return onnx2torch.convert(qdq.dequantised_constants(model))
 
@@ -59,7 +59,7 @@ def _values(rng, scale, per_axis):
 
 
 def test_the_converters_register_once_for_the_opsets_quantisers_write():
-    from audit.attacks import qdq
+    from audit.conversion import qdq
     from onnx2torch.node_converters.registry import get_converter
 
     for op in ("QuantizeLinear", "DequantizeLinear"):
@@ -103,7 +103,7 @@ def test_quantize_linear_equals_onnxruntime_bit_for_bit(opset, dtype, per_axis):
 def test_dequantize_linear_and_its_folding_equal_onnxruntime_bit_for_bit(opset, dtype, per_axis):
     import torch
 
-    from audit.attacks.qdq import dequantize_array
+    from audit.conversion.qdq import dequantize_array
 
     rng = np.random.default_rng(opset * 7 + dtype)
     shape = (3,) if per_axis else ()
@@ -225,7 +225,7 @@ MIN_TOP1_AGREEMENT = 127 / 128
 
 @pytest.fixture(scope="module")
 def int8_classifier(classifier_onnx, cifar_dir, tmp_path_factory):
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from exporters.precision import to_int8
 
     spec = ModelSpec(task="classification", output_convention="classification_logits", input_size=(32, 32), **NORM)
@@ -235,7 +235,7 @@ def int8_classifier(classifier_onnx, cifar_dir, tmp_path_factory):
 def test_the_int8_graph_converts_and_agrees_with_onnxruntimes_integer_engine(int8_classifier, classifier_onnx, cifar_dir):
     import torch
 
-    from audit.adversarial.inputs import load_x01
+    from audit.attack_audit.inputs import load_x01
     from audit.attacks import EngineTarget, onnx_target
     from audit.datasets import open_dataset
     from audit.engines.base import open_engine
@@ -266,11 +266,11 @@ def test_a_residual_int8_graph_converts_too(cifar_dir, tmp_path):
     timm = pytest.importorskip("timm")
     import torch
 
-    from audit.adversarial.inputs import load_x01
+    from audit.attack_audit.inputs import load_x01
     from audit.attacks import EngineTarget, onnx_target
     from audit.datasets import open_dataset
     from audit.engines.base import open_engine
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from exporters.precision import to_int8
     from tests.attacks import tiny
 

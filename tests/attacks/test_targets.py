@@ -8,7 +8,7 @@ import pytest
 from audit.attacks import EngineTarget, TorchTarget, normalise_batch, onnx_target, source_target
 from audit.engines.base import EngineInfo, TensorInfo
 from audit.errors import ConfigError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.preprocess import normalise
 from tests.attacks import tiny
 
@@ -185,7 +185,7 @@ def test_onnx_target_of_an_fp16_export(onnx_path, points, spec, tmp_path):
 
 def test_onnx_target_of_an_int8_qdq_graph_simulates_it(onnx_path, engine_target, points, tmp_path, spec):
     """ORT's quantiser with its defaults (QDQ, uint8 activations, per-channel int8 weights) converts: a float
-    simulation of the INT8 graph with straight-through rounding (audit/attacks/qdq.py; more in test_qdq.py)."""
+    simulation of the INT8 graph with straight-through rounding (audit/conversion/qdq.py; more in test_qdq.py)."""
     import onnx
     import torch
     from onnx import numpy_helper

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 
 SIZE = 16
 CLASSES = 4

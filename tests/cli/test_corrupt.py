@@ -7,10 +7,10 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.cli.main import cli
 from audit.corruptions import corrupt
-from audit.imageio import read_image
+from audit.io.images import read_image
 
 
 def _digests(root):

@@ -5,12 +5,12 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from audit import results
+from audit.results import document as results
 from audit.cli.main import cli
 from audit.corruptions import corrupt
-from audit.imageio import read_image
-from audit.synthetic import SHAPES
-from audit.synthetic_formats import write_cityscapes, write_voc, write_yolo
+from audit.io.images import read_image
+from audit.datasets.synthetic import SHAPES
+from tests.helpers.synthetic_formats import write_cityscapes, write_voc, write_yolo
 from tests.helpers.models import yolo_style_detector
 
 ONE_CELL = ["--corruptions", "fog", "--severities", "2", "--quiet", "--workers", "0", "--examples", "1"]

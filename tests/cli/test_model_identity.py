@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from audit.cli.main import cli
 from audit.errors import ModelError
-from audit.hashing import model_files, model_sha256, sha256_of
+from audit.io.hashing import model_files, model_sha256, sha256_of
 
 NORM = ["--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25"]
 

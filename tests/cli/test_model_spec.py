@@ -11,9 +11,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.cli.main import cli
-from audit.modelspec import OUTPUT_CONVENTIONS
+from audit.spec.model import OUTPUT_CONVENTIONS
 from tests.conftest import NORM
 from tests.helpers import conventions
 

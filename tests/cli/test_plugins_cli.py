@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
 from audit.corruptions import corrupt
 from audit.errors import ConfigError
-from audit.imageio import read_image
+from audit.io.images import read_image
 from tests.conftest import NORM
 from tests.helpers.plugins import BROKEN, GOOD_FILE, forget_plugins, write_file
 from tests.helpers.plugins import lens_package, only_builtins_afterwards  # noqa: F401  (fixtures)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from audit import results
+from audit.results import document as results
 
 ARGS = ["--task", "cifar10", "--corruptions", "noise,blur", "--severities", "1,2,3", "--workers", "0", "--batch-size", "4",
         "--examples", "0", "--no-report", "--quiet", "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25"]

@@ -16,11 +16,11 @@ import warnings
 import numpy as np
 import pytest
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.corruptions import corrupt
 from audit.engines.base import open_engine
-from audit.runner import PrepareContext, cell_input
+from audit.execution.cells import PrepareContext, cell_input
 from audit.tasks import TaskAdapter, preprocess, resolve_spec
 from audit.tasks.preprocess import normalise, to_input_geometry
 
@@ -143,7 +143,7 @@ def test_timm_classifier_audits_with_no_model_flags(tmp_path):
 ])
 def test_unsupported_timm_cfg_is_one_line_error(tmp_path, cfg, message):
     from audit.errors import ConfigError
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg))
@@ -153,7 +153,7 @@ def test_unsupported_timm_cfg_is_one_line_error(tmp_path, cfg, message):
 
 def test_center_crop_is_for_classifiers_only():
     from audit.errors import ConfigError
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
 
     with pytest.raises(ConfigError, match="classification models only"):
         ModelSpec(task="segmentation", output_convention="segmentation_logits", input_size=(64, 64), resize="center_crop")

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pytest
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.engines.base import open_engine
 from audit.tasks import TaskAdapter, preprocess, resolve_spec

@@ -30,7 +30,7 @@ if "YOLO_CONFIG_DIR" not in os.environ:  # a scratch settings folder, removed wh
     os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolo-config-")
     atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
 
-from audit import synthetic  # noqa: E402
+from audit.datasets import synthetic  # noqa: E402
 from audit.api import run_audit  # noqa: E402
 from audit.engines.onnxruntime import OrtEngine  # noqa: E402
 from audit.errors import ModelError  # noqa: E402

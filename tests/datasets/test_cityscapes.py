@@ -8,7 +8,7 @@ from audit.datasets import open_dataset
 from audit.datasets.cityscapes import CITYSCAPES_CLASSES
 from audit.errors import DatasetError
 from audit.metrics import make_metric
-from audit.synthetic_formats import write_cityscapes
+from tests.helpers.synthetic_formats import write_cityscapes
 
 # the official table, written out again here (cityscapesScripts labels.py: name, id, trainId)
 OFFICIAL = [("unlabeled", 0, 255), ("ego vehicle", 1, 255), ("rectification border", 2, 255), ("out of roi", 3, 255),

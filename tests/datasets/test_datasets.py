@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.datasets import open_dataset
 from audit.errors import ConfigError, DatasetError
 

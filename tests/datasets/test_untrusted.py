@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.datasets import open_dataset
 from audit.errors import DatasetError
-from audit.imageio import image_ok, read_image
+from audit.io.images import image_ok, read_image
 
 
 class _Touch:

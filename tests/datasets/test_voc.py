@@ -8,7 +8,7 @@ from audit.datasets import open_dataset
 from audit.errors import DatasetError
 from audit.metrics import make_metric, metric_names
 from audit.metrics.voc import voc_ap
-from audit.synthetic_formats import write_voc
+from tests.helpers.synthetic_formats import write_voc
 from audit.tasks.types import Detections
 
 DOG, CAT = 12, 8  # COCO category ids of the VOC classes: devkit order, 1-based

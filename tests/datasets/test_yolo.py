@@ -11,8 +11,8 @@ from audit.datasets import open_dataset
 from audit.datasets.yolo_labels import label_path
 from audit.errors import DatasetError, RobustAuditError
 from audit.metrics import make_metric
-from audit.synthetic import SHAPES
-from audit.synthetic_formats import write_yolo
+from audit.datasets.synthetic import SHAPES
+from tests.helpers.synthetic_formats import write_yolo
 from audit.tasks.types import Detections
 
 KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")

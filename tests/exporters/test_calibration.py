@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
 from audit.datasets.sample import open_images
 from audit.errors import DatasetError
-from audit.synthetic_formats import write_cityscapes, write_voc, write_yolo
+from tests.helpers.synthetic_formats import write_cityscapes, write_voc, write_yolo
 from exporters.api import CALIBRATION_SIZE, export_model
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.api import AuditConfig, run_audit
 from audit.cli.main import cli
 from audit.errors import ExportError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from exporters.api import export_model
 
 TINY = "test_resnet"

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from audit.synthetic import write_ade20k, write_cifar10, write_coco  # noqa: E402
+from audit.datasets.synthetic import write_ade20k, write_cifar10, write_coco  # noqa: E402
 
 TINY = "test_resnet"  # timm's smallest ResNet: a few thousand parameters, four feature levels
 

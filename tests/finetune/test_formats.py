@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli.main import cli
-from audit.synthetic_formats import write_cityscapes, write_voc, write_yolo
+from tests.helpers.synthetic_formats import write_cityscapes, write_voc, write_yolo
 from finetune.checkpoint import load_checkpoint
 from tests.finetune.conftest import TINY
 

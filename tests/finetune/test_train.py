@@ -93,7 +93,7 @@ def test_resume_equals_uninterrupted(cifar, tmp_path):
 
 
 def test_generic_image_folder_classification(tmp_path):
-    from audit.synthetic import write_image_folder
+    from audit.datasets.synthetic import write_image_folder
 
     for split, seed in (("train", 0), ("val", 1)):
         write_image_folder(tmp_path / "data" / split, n_per_class=2, size=40, seed=seed)

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.cellstore import CellStore
-from audit.modelspec import ModelSpec
-from audit.results import load as load_results
-from audit.study import load_study
+from audit.results.cellstore import CellStore
+from audit.spec.model import ModelSpec
+from audit.results.document import load as load_results
+from audit.workflows.study import load_study
 from tests.fuzz.helpers import BUDGETS, VALUES, fuzz_settings, only_our_errors, scratch
 
 SPEC_KEYS = ["task", "output_convention", "input_size", "resize", "min_size", "max_size", "mean", "std", "channel_order",

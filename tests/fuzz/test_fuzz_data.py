@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from audit import synthetic
+from audit.datasets import synthetic
 from audit.datasets import open_dataset
 from audit.datasets.coco import CocoDataset
-from audit.imageio import image_ok, read_image
-from audit.prerender import list_images
+from audit.io.images import image_ok, read_image
+from audit.workflows.prerender import list_images
 from tests.fuzz.helpers import BUDGETS, SCALARS, VALUES, fuzz_settings, only_our_errors, scratch
 
 _COCO_KEYS = ["images", "annotations", "categories", "id", "file_name", "image_id", "category_id", "bbox", "area",

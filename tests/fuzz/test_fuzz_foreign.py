@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.engines.base import TensorInfo
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.labels import DatasetLabels, resolve_labels
-from audit.tasks.ultralytics import ultralytics_spec_fields
+from audit.spec.ultralytics import ultralytics_spec_fields
 from tests.fuzz.helpers import BUDGETS, VALUES, fuzz_settings, only_our_errors, scratch
 
 GOOD_META = {"author": "Ultralytics", "task": "detect", "names": "{0: 'cat', 1: 'dog'}", "imgsz": "[64, 64]", "stride": "32"}

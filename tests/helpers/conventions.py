@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit import synthetic
+from audit.datasets import synthetic
 
 SHIFT = 4.0  # input pixels of box shift per unit of the input's mean: a few pixels on [0, 1] pixels
 SIZE = 64  # fixed input side of the YOLO / RT-DETR / mmdeploy style graphs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit import synthetic
+from audit.datasets import synthetic
 
 
 def _torch():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.results import validate
+from audit.results.document import validate
 from tests.reports.synth import make_results
 
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from audit.adversarial import AttackConfig, run_attack_audit
+from audit.attack_audit import AttackConfig, run_attack_audit
 from reports import write_report
 from reports.adversarial import budget_label
 from reports.fmt import pct
@@ -47,7 +47,7 @@ def parse(path) -> Text:
 
 @pytest.fixture(scope="module")
 def attacked(classifier_onnx, cifar_dir, tmp_path_factory):
-    from audit.modelspec import ModelSpec
+    from audit.spec.model import ModelSpec
     from exporters.precision import to_int8
 
     folder = tmp_path_factory.mktemp("report-attack")

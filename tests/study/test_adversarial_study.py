@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from audit.errors import ConfigError  # noqa: E402
-from audit.study import load_study, run_study  # noqa: E402
+from audit.workflows.study import load_study, run_study  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FILE = REPO / "studies" / "adversarial-tiny-cpu.yaml"

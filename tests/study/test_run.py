@@ -12,10 +12,10 @@ from click.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from audit import results  # noqa: E402
+from audit.results import document as results  # noqa: E402
 from audit.cli.main import cli  # noqa: E402
 from audit.errors import StudyError  # noqa: E402
-from audit.study import load_study, run_study  # noqa: E402
+from audit.workflows.study import load_study, run_study  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CHANCE = {"top1": 0.25, "mIoU": 0.2}  # 4 shapes; mIoU of a constant guess is at most ~1/5 of the classes

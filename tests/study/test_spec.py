@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from audit.errors import ConfigError
-from audit.study import load_study
+from audit.workflows.study import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 

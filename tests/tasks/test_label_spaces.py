@@ -133,7 +133,7 @@ def test_a_flagged_convention_brings_its_input_contract(tmp_path):
     proto.graph.output.append(onnx.helper.make_tensor_value_info("extra", onnx.TensorProto.INT64, [1]))
     onnx.save(proto, str(model))
     from audit.engines.base import open_engine
-    from audit.tasks.spec import resolve_spec
+    from audit.spec.resolve import resolve_spec
 
     spec = resolve_spec(open_engine(str(model)), "detection", overrides={"output_convention": "torchvision_detection"})
     assert (spec.resize, spec.mean, spec.std) == ("none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -169,8 +169,8 @@ def test_an_ultralytics_model_on_a_yolo_dataset_maps_its_classes_by_name(tmp_pat
     """The common deployment check: an Ultralytics export on the user's YOLO data (data.yaml), no flags.
     The model lists the classes in another order than the dataset; its names decide: AP 1.0, and read by
     index instead (what a tool without label spaces does) the same detections score less."""
-    from audit import synthetic
-    from audit.synthetic_formats import write_yolo
+    from audit.datasets import synthetic
+    from tests.helpers.synthetic_formats import write_yolo
 
     data = write_yolo(tmp_path / "yolo", n_train=1, n_val=1, size=(128, 128), seed=4)
     rows = [list(map(float, line.split())) for line in (tmp_path / "yolo/labels/val/0000.txt").read_text().split("\n") if line]
@@ -198,7 +198,7 @@ def test_a_coco_detector_exported_by_name_refuses_to_read_another_datasets_ids(t
     'person' detections as the dataset's category 1."""
     from exporters.sources import load_source
 
-    from audit import synthetic
+    from audit.datasets import synthetic
     from audit.tasks.labels import DatasetLabels, resolve_labels
 
     spec = load_source("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn").spec

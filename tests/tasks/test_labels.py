@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.errors import ConfigError, ModelError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.labels import DROP_REASONS, PLACEHOLDERS, DatasetLabels, needs_probe, normalise_name, resolve_labels
 
 COCOISH = DatasetLabels("detection", [1, 3, 7, 12], ["circle", "square", "triangle", "cross"])

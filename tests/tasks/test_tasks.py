@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from audit.errors import ModelError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext, nms
 from audit.tasks.labels import LabelMapping
 from audit.tasks.preprocess import boxes_to_original, preprocess
-from audit.modelspec import OUTPUT_CONVENTIONS
+from audit.spec.model import OUTPUT_CONVENTIONS
 
 
 def test_every_documented_convention_has_a_decoder():

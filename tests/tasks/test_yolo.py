@@ -6,10 +6,10 @@ import pytest
 
 from audit.engines.base import TensorInfo
 from audit.errors import ModelError
-from audit.modelspec import ModelSpec
+from audit.spec.model import ModelSpec
 from audit.tasks.conventions import CONVENTIONS, DecodeContext
 from audit.tasks.preprocess import preprocess
-from audit.tasks.ultralytics import class_names, input_size, is_ultralytics, ultralytics_spec_fields
+from audit.spec.ultralytics import class_names, input_size, is_ultralytics, ultralytics_spec_fields
 
 META = {"author": "Ultralytics", "task": "detect", "names": "{0: 'a', 1: 'b', 2: 'c'}", "imgsz": "[64, 64]",
         "stride": "32", "head": "Detect", "end2end": "False", "args": "{'nms': None, 'dynamic': False}"}

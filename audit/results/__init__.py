@@ -1,0 +1,1 @@
+"""The results document (versioned JSON with a schema), the cell store and the environment section."""

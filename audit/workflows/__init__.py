@@ -1,0 +1,1 @@
+"""Workflows above the core: the built-in demo, studies, the finetune -> export -> audit pipeline, pre-rendering."""
