@@ -108,7 +108,7 @@ def run_audit(config: AuditConfig) -> AuditResult:
         examples = write_examples(out, setup.context, setup.adapter, pick_cells(setup.corruptions, setup.severities),
                                   config.examples, config.seed)
     doc = build_document(config, setup, numbers, identity=identity, duration_s=time.time() - started, examples=examples)
-    write_outputs(doc, out, numbers.keys, config.report)
+    write_outputs(doc, out, numbers.keys, report_renderer() if config.report else None)
     return AuditResult(out, doc)
 
 
@@ -160,3 +160,12 @@ def _progress(total: int, enabled: bool):
 
 
 __all__ = ["AuditConfig", "AuditResult", "Setup", "prepare", "run_audit"]
+
+
+def report_renderer():
+    """reports.write_report when the reports package provides it (it ships with robustaudit)."""
+    try:
+        from reports import write_report
+    except ImportError:
+        return None
+    return write_report

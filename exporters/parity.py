@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.errors import ConfigError, ExportError, RobustAuditError
+from audit.errors import ExportError, RobustAuditError
 from audit.spec.model import ModelSpec
 
 # tolerance per precision: FP32 must agree closely; FP16 / INT8 are reported, and fail only when broken

@@ -7,18 +7,15 @@ and writes the result into `<html data-report-status>`; the content is complete 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from reports import adversarial, precision, references
 from reports.comparison import comparison
 from reports.examples import examples
 from reports.fmt import esc
 from reports.images import ImageBudget
-from reports.load import Run
+from reports.load import ASSETS, Run
 from reports.provenance import provenance
 from reports.sections import VERDICT_TEXT, grid, groups, per_corruption, verdict
 
-ASSETS = Path(__file__).parent / "assets"
 IMAGE_BUDGET = 4_000_000  # base64 bytes of images; keeps a 19 x 5 audit with examples under 5 MB
 
 

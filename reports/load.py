@@ -14,6 +14,8 @@ from typing import Any
 KIND = "robustaudit.results"
 MAJOR = "1"
 GROUPS = ("noise", "blur", "weather", "digital")
+# the stylesheet, the self-check script and the published reference rows, inlined into every report
+ASSETS = Path(__file__).parent / "assets"
 
 
 class ReportInputError(ValueError):

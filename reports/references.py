@@ -13,15 +13,13 @@ from functools import lru_cache
 from typing import Any
 
 from reports.fmt import esc, pct
-from reports.load import Run
+from reports.load import ASSETS, Run
 
 _FILE = "references.json"
 
 
 @lru_cache(maxsize=1)
 def _rows() -> list[dict[str, Any]]:
-    from reports.html import ASSETS
-
     return json.loads((ASSETS / _FILE).read_text(encoding="utf-8"))["references"]
 
 

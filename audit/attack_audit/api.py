@@ -23,6 +23,7 @@ import numpy as np
 
 from audit.attack_audit import document, sources
 from audit.attack_audit.inputs import Judge, load_inputs, model_label_maps, model_labels
+from audit.api import report_renderer
 from audit.results.cellstore import CellStore
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
@@ -152,7 +153,7 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
     loaded = {c: store.load(c) for c in cells}
     section = document.section(loaded, cells, attacks, norm, eps, judges, clean, gradients, config, x01, out, dataset)
     doc = document.results_document(config, dataset, main, clean_metrics[0], section, ttype, started)
-    return AttackAuditResult(out, document.write(doc, out, config.report))
+    return AttackAuditResult(out, document.write(doc, out, report_renderer() if config.report else None))
 
 
 def check_config(config: AttackConfig) -> tuple[str, list[float], str, list[str]]:

@@ -21,7 +21,7 @@ from audit.results import document as results
 from audit.attack_audit import dense
 from audit.attacks.budget import eps_label
 from audit.results.environment import environment
-from audit.execution.document import report_renderer
+from audit.execution.document import Renderer
 from audit.io.hashing import model_record
 from audit.io.images import write_image
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC, metric_names
@@ -275,9 +275,8 @@ def results_document(config, dataset, main, clean_metric, adv: dict[str, Any], t
     }
 
 
-def write(doc: dict[str, Any], out: Path, report: bool) -> dict[str, Any]:
-    """Write OUT/results.json (validated) and, when reports/ is there, OUT/report.html."""
-    renderer = report_renderer() if report else None
+def write(doc: dict[str, Any], out: Path, renderer: Renderer | None) -> dict[str, Any]:
+    """Write OUT/results.json (validated) and, given a `renderer` (reports.write_report), OUT/report.html."""
     if renderer:
         doc["files"]["report"] = "report.html"
     results.write(doc, out / "results.json")

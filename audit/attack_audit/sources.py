@@ -17,8 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audit.attacks.targets import TorchTarget
 from audit.errors import ConfigError
 from audit.registry import unknown_name
+from audit.spec.model import ModelSpec
+from exporters.sources import load_source
 
 SOURCE_KINDS = {"engine-onnx": "white-box on the deployed ONNX graph (converted to a differentiable PyTorch module)",
                 "checkpoint": "white-box on the PyTorch checkpoint; examples transferred to the engine",
@@ -116,4 +119,33 @@ def make_target(gradients: str, model: str, engine, spec):
         return attacks.EngineTarget(engine, spec)
     if gradients == "engine-onnx":
         return attacks.onnx_target(model, spec)
-    return attacks.source_target(gradients, spec)
+    return source_target(gradients, spec)
+
+
+def source_target(source: str, spec: ModelSpec) -> TorchTarget:
+    """A gradient source: `checkpoint:PATH` (or a checkpoint path), `torchvision:NAME`, `timm:NAME`.
+
+    Loaded with `exporters.sources.load_source` (checkpoints with weights_only; named models with
+    random weights: nothing is downloaded). The source's own normalisation wraps it (what it was
+    trained with); `spec` supplies the class count and input size of the deployed model.
+
+    Example:
+        >>> target = source_target("checkpoint:runs/r18/checkpoint.pt", spec)  # doctest: +SKIP
+    """
+    kind, _, rest = str(source).partition(":")
+    if kind == "checkpoint":
+        if not rest:
+            raise ConfigError("gradient source 'checkpoint:' needs a path: checkpoint:PATH")
+        loaded, name = load_source(rest), "checkpoint"
+    elif kind in ("torchvision", "timm"):
+        loaded = load_source(source, num_classes=len(spec.class_names) or None,
+                             input_size=tuple(spec.input_size) if spec.input_size else None)
+        name = kind
+    elif Path(source).is_file():
+        loaded, name = load_source(source), "checkpoint"
+    else:
+        raise ConfigError(f"unknown gradient source '{source}'; give checkpoint:PATH, torchvision:NAME or timm:NAME")
+    if loaded.spec.task != spec.task or spec.task not in ("classification", "segmentation"):
+        raise ConfigError(f"gradient source '{source}' is a {loaded.spec.task} model and the audited model a {spec.task} one; "
+                          "attacks need a classifier or a segmentation model of the same task")
+    return TorchTarget(loaded.model, loaded.spec, source=name)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from audit.attacks.budget import Budget, parse_eps
 from audit.attacks.core import ATTACKS, Attack, AttackOutcome, attack_names, register_attack, run_attack
-from audit.attacks.targets import EngineTarget, Target, TorchTarget, normalise_batch, onnx_target, source_target
+from audit.attacks.targets import EngineTarget, Target, TorchTarget, normalise_batch, onnx_target
 
 # the attacks register themselves on import
 from audit.attacks import pgd, apgd, fab, square, autoattack  # noqa: E402,F401  isort: skip
 
 __all__ = ["ATTACKS", "Attack", "AttackOutcome", "Budget", "attack_names", "EngineTarget", "Target", "TorchTarget",
-           "normalise_batch", "onnx_target", "parse_eps", "register_attack", "run_attack", "source_target"]
+           "normalise_batch", "onnx_target", "parse_eps", "register_attack", "run_attack"]

@@ -32,6 +32,15 @@ import numpy as np
 from audit.errors import ConfigError
 
 
+def margins(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """z_y - max_{i != y} z_i per row: <= 0 means misclassified."""
+    z = np.asarray(logits, np.float64).copy()
+    rows = np.arange(len(y))
+    z_y = z[rows, y].copy()
+    z[rows, y] = -np.inf
+    return z_y - z.max(axis=1)
+
+
 @dataclass(frozen=True)
 class Objective:
     """The task-specific parts of an attack (see the module docstring)."""
@@ -67,8 +76,6 @@ class Objective:
     def search_loss(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Square's per-image loss, minimised; an image with loss <= 0 is not queried further."""
         if self.task == "classification":
-            from audit.attacks.square import margins
-
             return margins(out, y)
         correct, valid = _pixel_counts(out, y)
         return correct / np.maximum(valid, 1)

@@ -26,6 +26,7 @@ import numpy as np
 
 from audit.attacks.budget import Budget
 from audit.attacks.core import register_attack
+from audit.attacks.objectives import margins
 
 SQUARE_QUERIES = 1000
 P_INIT = 0.8
@@ -41,15 +42,6 @@ def p_selection(i: int, n_queries: int, p_init: float = P_INIT) -> float:
     """
     it = int(i / n_queries * 10000)
     return p_init / 2 ** sum(it > t for t in _SCHEDULE)
-
-
-def margins(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """z_y - max_{i != y} z_i per row: <= 0 means misclassified."""
-    z = np.asarray(logits, np.float64).copy()
-    rows = np.arange(len(y))
-    z_y = z[rows, y].copy()
-    z[rows, y] = -np.inf
-    return z_y - z.max(axis=1)
 
 
 def _eta_half(a: int, b: int) -> np.ndarray:

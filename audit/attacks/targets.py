@@ -9,7 +9,7 @@ resizes them; an engine with an argmax inside returns its [N, H, W] label map, q
 - `EngineTarget`: an `audit.engines` engine; NumPy + ONNX Runtime only (no torch), query access only.
 - `TorchTarget`: a torch classifier that takes normalised input; `module()` wraps the normalisation
   so gradients flow to the [0, 1] pixels. Made by `onnx_target` (the deployed ONNX graph itself,
-  via onnx2torch) or `source_target` (a fine-tuning checkpoint, `torchvision:NAME`, `timm:NAME`).
+  via onnx2torch) or a PyTorch source (audit.attack_audit.sources.source_target: a fine-tuning checkpoint, `torchvision:NAME`, `timm:NAME`).
 """
 
 from __future__ import annotations
@@ -228,34 +228,3 @@ def _Float32(inner: Any):
             return out.float()
 
     return Float32()
-
-
-def source_target(source: str, spec: ModelSpec) -> TorchTarget:
-    """A gradient source: `checkpoint:PATH` (or a checkpoint path), `torchvision:NAME`, `timm:NAME`.
-
-    Loaded with `exporters.sources.load_source` (checkpoints with weights_only; named models with
-    random weights: nothing is downloaded). The source's own normalisation wraps it (what it was
-    trained with); `spec` supplies the class count and input size of the deployed model.
-
-    Example:
-        >>> target = source_target("checkpoint:runs/r18/checkpoint.pt", spec)  # doctest: +SKIP
-    """
-    from exporters.sources import load_source
-
-    kind, _, rest = str(source).partition(":")
-    if kind == "checkpoint":
-        if not rest:
-            raise ConfigError("gradient source 'checkpoint:' needs a path: checkpoint:PATH")
-        loaded, name = load_source(rest), "checkpoint"
-    elif kind in ("torchvision", "timm"):
-        loaded = load_source(source, num_classes=len(spec.class_names) or None,
-                             input_size=tuple(spec.input_size) if spec.input_size else None)
-        name = kind
-    elif Path(source).is_file():
-        loaded, name = load_source(source), "checkpoint"
-    else:
-        raise ConfigError(f"unknown gradient source '{source}'; give checkpoint:PATH, torchvision:NAME or timm:NAME")
-    if loaded.spec.task != spec.task or spec.task not in ("classification", "segmentation"):
-        raise ConfigError(f"gradient source '{source}' is a {loaded.spec.task} model and the audited model a {spec.task} one; "
-                          "attacks need a classifier or a segmentation model of the same task")
-    return TorchTarget(loaded.model, loaded.spec, source=name)

@@ -9,8 +9,12 @@ Example:
     dtype('uint8')
 """
 
+from audit.corruptions import registry as _registry
 from audit.corruptions.api import corrupt, corrupt_batch, rng_for
+from audit.corruptions.plugins import load_builtins as _load_builtins
 from audit.corruptions.registry import CORRUPTIONS, GROUPS, PROFILES, SUBSETS, Corruption, corruption, get, names
+
+_registry.set_loader(_load_builtins)  # the registry imports nothing back: the families register into it
 
 __all__ = [
     "CORRUPTIONS",

@@ -25,7 +25,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from audit.corruptions.registry import CORRUPTIONS, _load_families, registering_plugin
+from audit.corruptions.registry import CORRUPTIONS, FAMILY_MODULES, registering_plugin
 from audit.corruptions.validate import check_corruption
 from audit.errors import ConfigError, CorruptionError, RobustAuditError
 from audit.io.hashing import sha256_of
@@ -87,6 +87,16 @@ def _load_entry_point(ep: EntryPoint) -> Plugin:
                   corruptions=tuple(added), warnings=tuple(notes))
 
 
+def load_builtins() -> None:
+    """Register the built-in families (in the protocol's order), then the installed entry points.
+
+    Idempotent: a module is imported once, an entry point loaded once.
+    """
+    for family in FAMILY_MODULES:
+        importlib.import_module(f"audit.corruptions.{family}")
+    load_entry_points()  # after the built-ins: a plug-in may not take their names
+
+
 def load_files(paths: Sequence[str | Path]) -> list[Plugin]:
     """Import each plug-in file (once per process and path) and return their `Plugin`s.
 
@@ -94,7 +104,7 @@ def load_files(paths: Sequence[str | Path]) -> list[Plugin]:
         >>> load_files(["my_lens_dirt.py"])  # doctest: +SKIP
         [Plugin(kind='file', origin='/home/me/my_lens_dirt.py', ...)]
     """
-    _load_families()  # built-ins and entry points first: a file may not take their names
+    load_builtins()  # built-ins and entry points first: a file may not take their names
     return [load_file(p) for p in paths]
 
 

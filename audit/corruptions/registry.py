@@ -160,7 +160,7 @@ def names(selection: str | Sequence[str] = "benchmark") -> list[str]:
 
 
 def _protocol_order() -> Callable[[str], tuple[int, int]]:
-    """Sort key: family module in _FAMILY_MODULES order, then registration order; others last.
+    """Sort key: family module in FAMILY_MODULES order, then registration order; others last.
 
     Registration order alone depends on which module a caller imported first (a test importing
     audit.corruptions.cbar directly registers it before noise).
@@ -169,7 +169,7 @@ def _protocol_order() -> Callable[[str], tuple[int, int]]:
 
     def key(name: str) -> tuple[int, int]:
         family = CORRUPTIONS.get(name).kernel.__module__.rsplit(".", 1)[-1]
-        rank = _FAMILY_MODULES.index(family) if family in _FAMILY_MODULES else len(_FAMILY_MODULES)
+        rank = FAMILY_MODULES.index(family) if family in FAMILY_MODULES else len(FAMILY_MODULES)
         return rank, registered.index(name)
 
     return key
@@ -180,15 +180,18 @@ def _plugin_groups() -> list[str]:
     return [g for g in dict.fromkeys(groups) if g not in GROUPS]
 
 
-# The protocol's order (REFERENCE.md section 1); families register in this order.
-_FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout", "cbar")
+# The protocol's order (section 1 of the ImageNet-C protocol); families register in this order.
+FAMILY_MODULES = ("noise", "blur", "weather", "digital", "holdout", "cbar")
+# What fills the registry on first use: the package's __init__ installs audit.corruptions.plugins.load_builtins
+# (the built-in families, then the installed entry points), so this module imports nothing back.
+_LOADERS: list[Callable[[], None]] = []
+
+
+def set_loader(load: Callable[[], None]) -> None:
+    """Install the function that registers the built-in families and plug-ins on first use (idempotent)."""
+    _LOADERS[:] = [load]
 
 
 def _load_families() -> None:
-    import importlib
-
-    for family in _FAMILY_MODULES:
-        importlib.import_module(f"audit.corruptions.{family}")
-    from audit.corruptions.plugins import load_entry_points  # after the built-ins: a plug-in may not take their names
-
-    load_entry_points()
+    for load in _LOADERS:
+        load()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.corruptions.api import corrupt, rng_for
 from audit.corruptions.registry import PROFILES, get
 from audit.errors import CorruptionError
 
@@ -47,8 +48,6 @@ def check_corruption(name: str) -> list[str]:
 
 
 def _checked_output(name: str, image: np.ndarray, profile: str, severity: int) -> np.ndarray:
-    from audit.corruptions.api import corrupt, rng_for
-
     where = f"corruption '{name}' at severity {severity} ({profile}, {image.shape[1]}x{image.shape[0]} image)"
     spec = get(name)
     before = image.copy()
@@ -78,7 +77,6 @@ def _check_raw(raw: np.ndarray, image: np.ndarray, where: str) -> None:
 
 
 def _monotonic_warning(name: str) -> list[str]:
-    from audit.corruptions.api import corrupt
 
     image = probe_image(*SHAPES[-1])
     seeds = range(3 if get(name).random else 1)

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from audit.results import document as results
 from audit.corruptions import get
@@ -17,6 +17,9 @@ from audit.execution.setup import Setup, plugins_doc
 from audit.execution.summary import Summary
 from audit.metrics import METRICS_INFO, PRIMARY_METRIC
 from audit.io.safety import write_error
+
+# renders results documents into one HTML file: reports.write_report([results.json, ...], report.html)
+Renderer = Callable[[list[Path], Path], Any]
 
 
 def build_document(config, setup: Setup, numbers: Summary, *, identity: dict[str, Any], duration_s: float,
@@ -52,9 +55,8 @@ def build_document(config, setup: Setup, numbers: Summary, *, identity: dict[str
     }
 
 
-def write_outputs(doc: dict[str, Any], out: Path, keys: list[str], report: bool) -> None:
-    """results.json, cells.csv and (when asked and the reports package is there) report.html."""
-    renderer = report_renderer() if report else None
+def write_outputs(doc: dict[str, Any], out: Path, keys: list[str], renderer: Renderer | None) -> None:
+    """results.json, cells.csv and, given a `renderer` (the layer above hands in reports.write_report), report.html."""
     if renderer:
         doc["files"]["report"] = "report.html"
     results.write(doc, out / "results.json")
@@ -84,12 +86,3 @@ def cells_csv(cells: list[dict], keys: list[str]) -> str:
         writer.writerow([c["corruption"], c["group"], c["severity"], c["num_images"], c["seconds"],
                          *("" if c["metrics"][k] is None else f"{c['metrics'][k]:.6f}" for k in keys)])
     return buf.getvalue()
-
-
-def report_renderer():
-    """reports.write_report when the reports package provides it (it ships with robustaudit)."""
-    try:
-        from reports import write_report
-    except ImportError:
-        return None
-    return write_report

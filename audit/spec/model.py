@@ -3,7 +3,7 @@
 robustaudit's exporter writes these fields into the ONNX file's `metadata_props` (strings; lists and
 dicts JSON-encoded). Foreign models have none: the same fields come from CLI flags or a
 `--model-config FILE` (YAML or JSON with the same keys, or a timm model's `pretrained_cfg` dumped to
-JSON: see audit/spec/timm_cfg.py). Each source may hold any subset of the keys (`read_config`,
+JSON: see audit/spec/timm_cfg.py). Each source may hold any subset of the keys (audit.spec.config.read_config,
 `metadata_values`): audit.spec.resolve.resolve_spec merges them by precedence and builds the spec once
 (`ModelSpec.build`). Keys:
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from audit.errors import ConfigError
@@ -182,13 +181,6 @@ class ModelSpec:
         return cls.build(metadata_values(meta), "model metadata")
 
     @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> "ModelSpec":
-        """Read a spec from a YAML / JSON `--model-config` file; `overrides` (non-None) win."""
-        values = read_config(path)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.build(values, f"model config {path}")
-
-    @classmethod
     def build(cls, values: dict[str, Any], where: str = "model spec") -> "ModelSpec":
         """A validated spec from a complete mapping of keys; a one-line `ConfigError` naming `where`
         when `task` or `output_convention` is missing.
@@ -228,38 +220,6 @@ def metadata_values(meta: dict[str, str]) -> dict[str, Any]:
         except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, nested too deep
             raise ConfigError(f"model metadata '{key}' is not valid JSON: {raw[:80]!r}") from None
     return values
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """The ModelSpec keys a `--model-config` YAML / JSON file gives (any subset; a timm pretrained_cfg
-    translated first); one-line `ConfigError` for an unreadable file or an unknown key.
-
-    Example:
-        >>> read_config("spec.yaml")  # a file holding "mean: [0.5, 0.5, 0.5]"  # doctest: +SKIP
-        {'mean': [0.5, 0.5, 0.5]}
-    """
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"model config {path} is not UTF-8 text; give a YAML or JSON file") from None
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:  # ValueError: a YAML timestamp out of range
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"model config {path} is not valid YAML/JSON: {first}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"model config {path} must be a mapping of keys to values")
-    from audit.spec.timm_cfg import is_timm_cfg, merge_timm_cfg
-
-    if is_timm_cfg(data):  # a timm model's pretrained_cfg dumped to JSON
-        data = merge_timm_cfg(data, set(SPEC_KEYS))
-    unknown = set(data) - set(SPEC_KEYS)
-    if unknown:
-        raise ConfigError(f"model config {path} has unknown keys {sorted(map(str, unknown))}; valid: {list(SPEC_KEYS)}")
-    return dict(data)
 
 
 def _is_int(value: Any, low: int) -> bool:

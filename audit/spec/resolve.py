@@ -22,7 +22,8 @@ import numpy as np
 
 from audit.engines.base import Engine, TensorInfo
 from audit.errors import ConfigError, ModelError
-from audit.spec.model import DEFAULT_CROP_PCT, SPEC_KEYS, ModelSpec, metadata_values, read_config
+from audit.spec.config import read_config
+from audit.spec.model import DEFAULT_CROP_PCT, SPEC_KEYS, ModelSpec, metadata_values
 from audit.spec.ultralytics import is_ultralytics, ultralytics_spec_fields
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

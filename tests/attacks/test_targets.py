@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.attacks import EngineTarget, TorchTarget, normalise_batch, onnx_target, source_target
+from audit.attack_audit.sources import source_target
+from audit.attacks import EngineTarget, TorchTarget, normalise_batch, onnx_target
 from audit.engines.base import EngineInfo, TensorInfo
 from audit.errors import ConfigError
 from audit.spec.model import ModelSpec

@@ -143,12 +143,12 @@ def test_timm_classifier_audits_with_no_model_flags(tmp_path):
 ])
 def test_unsupported_timm_cfg_is_one_line_error(tmp_path, cfg, message):
     from audit.errors import ConfigError
-    from audit.spec.model import ModelSpec
+    from audit.spec.config import spec_from_config
 
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg))
     with pytest.raises(ConfigError, match=message):
-        ModelSpec.from_file(path)
+        spec_from_config(path)
 
 
 def test_center_crop_is_for_classifiers_only():
