@@ -110,3 +110,32 @@ def parse_class_names(text: str) -> list[str]:
     if not names:
         raise ConfigError(f"--class-names holds no names, got '{text}'; give 'a,b,c' or @FILE with one name per line")
     return names
+
+
+class GroupedCommand(click.Command):
+    """A command whose `--help` lists its options under headings (data, corruptions, model spec, ...), in the
+    order given (`help` names the help option); an option no heading names is listed under "Other options".
+
+    Example:
+        >>> @click.command(cls=GroupedCommand, option_groups={"Data": ("data",)})
+        ... @click.option("--data")
+        ... def cmd(data): ...
+    """
+
+    def __init__(self, *args, option_groups: dict[str, tuple[str, ...]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.option_groups = option_groups
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        help_option = self.get_help_option(ctx)
+        records = {("help" if p is help_option else p.name): p.get_help_record(ctx)
+                   for p in self.get_params(ctx) if isinstance(p, click.Option)}
+        records = {name: record for name, record in records.items() if record is not None}
+        placed = {name for names in self.option_groups.values() for name in names}
+        sections = [(title, names) for title, names in self.option_groups.items()]
+        sections.append(("Other options", tuple(n for n in records if n not in placed)))
+        for title, names in sections:
+            rows = [records[name] for name in names if name in records]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)

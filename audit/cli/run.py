@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import click
 
-from audit.cli.options import FORMAT_CHOICES, FORMAT_HELP, corruption_plugin_option, model_spec_options, parse_int_list
+from audit.cli.options import (FORMAT_CHOICES, FORMAT_HELP, SPEC_FLAGS, GroupedCommand, corruption_plugin_option,
+                               model_spec_options, parse_int_list)
 
 TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "classification"]
+# `audit run --help` lists its options under these headings, in this order
+OPTION_GROUPS = {
+    "Data": ("task", "data", "data_format", "annotations", "images", "num_classes", "ignore_index", "cifar_c", "limit",
+             "skip_bad", "max_image_pixels"),
+    "Corruptions": ("corruptions", "corruption_plugins", "severities", "profile", "corrupt_at", "seed",
+                    "reference_corruptions"),
+    "Model spec (a flag wins over --model-config and the model's metadata)": (
+        "model_config", *SPEC_FLAGS, "ignore_unmatched_labels"),
+    "Execution": ("provider", "fp16", "trt_cache", "batch_size", "workers", "threads", "executor", "ray_address", "resume"),
+    "Gates (exit code 2 when one fails)": ("fail_under_rpc", "fail_under_mpc"),
+    "Output": ("out", "examples", "bootstrap", "no_report", "quiet", "help"),
+}
 
 
-@click.command()
+@click.command(cls=GroupedCommand, option_groups=OPTION_GROUPS)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--task", required=True, type=click.Choice(TASK_CHOICES), help="Dataset / task kind.")
 @click.option("--data", required=True, type=click.Path(path_type=str),
