@@ -23,6 +23,7 @@ from audit.io.hashing import model_record
 from audit.execution.summary import summarise
 from audit.execution.cells import all_cells, run_cells
 from audit.io.safety import prepare_out
+from audit.io.progress import progress_bar
 
 
 @dataclass
@@ -130,7 +131,7 @@ def execute(setup: Setup, config: AuditConfig, todo: list, store: CellStore) -> 
     """Run the cells `todo` with the configured executor, saving each to `store` as it finishes."""
     if config.executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor '{config.executor}'; valid: local, ray")
-    bar = _progress(len(todo) * len(setup.dataset), config.progress)
+    bar = progress_bar(len(todo) * len(setup.dataset), "auditing", config.progress)
     try:
         if config.executor == "ray":
             from audit.execution.ray import run_cells_ray
@@ -152,11 +153,6 @@ def run_setup_cells(setup: Setup, config: AuditConfig, cells: list, store: CellS
               executor=LocalExecutor(workers), batch_size=setup.batch_size, with_masks=setup.with_masks,
               on_images=on_images)
 
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="auditing", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
 __all__ = ["AuditConfig", "AuditResult", "Setup", "prepare", "run_audit"]

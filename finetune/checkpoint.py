@@ -8,7 +8,6 @@ an interrupted run never leaves a truncated checkpoint.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch.torch_version import TorchVersion
 
 from audit.errors import CheckpointError
+from audit.io.safety import atomic_write
 
 FORMAT = "robustaudit.checkpoint"
 VERSION = 1
@@ -30,10 +30,7 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
         >>> save_checkpoint({"task": "classification", ...}, "runs/r50/checkpoint.pt")  # doctest: +SKIP
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "version": VERSION, **ckpt}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save({"format": FORMAT, "version": VERSION, **ckpt}, fh), what="checkpoint")
     return path
 
 

@@ -32,6 +32,7 @@ from audit.io.hashing import model_sha256
 from audit.io.safety import prepare_out
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
+from audit.io.progress import progress_bar
 
 DEFAULT_EPS = {"linf": [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255], "l2": [0.0, 0.25, 0.5, 1.0]}
 DEFAULT_LIMIT = 500  # attacks cost hundreds of forward/backward passes per image
@@ -143,7 +144,7 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
     if ttype == "segmentation" and clean_metrics[0].compute()["mIoU"] is None:
         raise ConfigError(f"no image of the {len(dataset)} attacked has a labelled pixel the model can predict; "
                           "check --data, --limit and the label mapping")
-    bar = _progress(n_attacked * len(dataset), config.progress)
+    bar = progress_bar(n_attacked * len(dataset), "attacking", config.progress)
     try:
         for cell in todo:
             _run_cell(cell, target, x01, labels, dataset, judges, store, config, bar, clean[0])
@@ -243,11 +244,6 @@ def _ticker(bar):
         bar.update(int(n) if isinstance(n, (int, np.integer)) else 0)
     return tick
 
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="attacking", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
 __all__ = ["AttackConfig", "AttackAuditResult", "run_attack_audit", "DEFAULT_EPS", "DEFAULT_LIMIT"]

@@ -22,6 +22,7 @@ from audit.errors import ConfigError, DatasetError
 from audit.io.images import IMAGE_SUFFIXES, read_image, write_image
 from audit.io.safety import atomic_write, check_inside, check_name, prepare_out, safe_join
 from audit.io.safety import output_path as safe_output
+from audit.io.progress import progress_bar
 
 
 @dataclass
@@ -153,7 +154,7 @@ def prerender(
         data = Path(coco).read_bytes()
         atomic_write(safe_output(out, "annotations", Path(coco).name), lambda fh: fh.write(data))
     jobs = [(images, out, rel, cells, seed, profile, reference, max_image_pixels, plugins) for rel in rels]
-    bar = _progress(len(rels) * len(cells), progress)
+    bar = progress_bar(len(rels) * len(cells), "corrupting", progress)
     try:
         for _, done in _map(jobs, workers):
             result.written += done
@@ -171,8 +172,3 @@ def _map(jobs: list[tuple], workers: int) -> Iterator[tuple[str, int]]:
     with mp.get_context("spawn").Pool(workers) as pool:
         yield from pool.imap_unordered(_render_one, jobs, chunksize=1)
 
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="corrupting", disable=not enabled, dynamic_ncols=True)
