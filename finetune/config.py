@@ -1,6 +1,7 @@
 """The fine-tuning configuration (`FinetuneConfig`) and the paper's defaults per task type.
 
-Defaults follow REFERENCE.md section 5: CIFAR-10 uses SGD (momentum .9, weight decay 5e-4, lr .01
+Defaults follow the fine-tuning setups of Yamada & Otani, "Transferability of ImageNet Robustness to
+Downstream Tasks", and its supplement: CIFAR-10 uses SGD (momentum .9, weight decay 5e-4, lr .01
 divided by 10 every 50 epochs, batch 64); detection SGD lr .02 with steps at 2/3 and 8/9 of the run
 (the Mask R-CNN "1x" shape); segmentation SGD lr .01 with poly decay (power .9), as UperNet is
 trained in mmsegmentation, which the paper's segmentation sweep (.0025-.01) is expressed in.

@@ -1,6 +1,7 @@
 """PRIME (Modas et al. 2022) on [0,1] images: spectral colour, random filter, smooth diffeomorphism.
 
-Parameters follow REFERENCE.md section 5. Where the description leaves a scale open it is stated
+Parameters follow the PRIME paper (ImageNet: colour cut 500, T .05; CIFAR: cut 100, T .01; width 3, depth
+U{1..3}, Dirichlet(1) mixing, Beta(1, 1) blend). Where the description leaves a scale open it is stated
 here: the colour coefficients' standard deviation is T' ~ U(0, T) over a cut' ~ U{1..cut} of
 frequencies; the filter is delta + sigma' N(0,1) / k^2 with sigma' ~ U(0, 4) (per-tap std at most
 .44 for k=3); the diffeomorphism moves pixels by a sine field of max frequency 3 with temperature

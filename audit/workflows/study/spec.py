@@ -302,5 +302,5 @@ def _task(name: str, raw: Any, where: str, base: Path, out: Path, modes, augment
 
 
 def _default_lr(task: str) -> float:
-    """The paper's default learning rate of the task (REFERENCE.md section 5)."""
+    """The default learning rate of the task in Yamada & Otani's fine-tuning setups ("Transferability of ImageNet Robustness to Downstream Tasks")."""
     return {"cifar10": 0.01, "coco": 0.02, "ade20k": 0.01}[task]
