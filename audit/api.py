@@ -65,6 +65,7 @@ class AuditConfig:
     reference_corruptions: bool = False  # imagecorruptions' own code path (slow)
     max_image_pixels: int | None = None  # larger images are refused before decoding (default: audit.io.images's)
     corrupt_at: str | None = None  # original or input (audit.execution.cells.CORRUPT_AT); default per task
+    corrupt_device: str | None = None  # cpu / cuda: the torch corruption kernels there; None: the NumPy kernels
     corruption_plugins: list[str] = field(default_factory=list)  # plug-in files (audit.corruptions.plugins)
     report: bool = True
     progress: bool = True
@@ -121,7 +122,7 @@ def manifest(config: AuditConfig, setup: Setup, model_hash: str) -> dict[str, An
            "corruptions": setup.corruptions, "severities": setup.severities, "seed": config.seed, "profile": setup.profile,
            "limit": config.limit, "spec": setup.spec.to_metadata(), "reference": config.reference_corruptions,
            "label_mapping": {k: setup.label_mapping[k] for k in ("space", "table")},
-           "corrupt_at": setup.context.corrupt_at}
+           "corrupt_at": setup.context.corrupt_at, "corrupt_device": setup.context.device}
     if plugins_doc():  # a resumed run needs the same plug-ins (files by hash, packages by version)
         doc["plugins"] = [{k: p[k] for k in ("origin", "version", "sha256")} for p in plugins_doc()]
     return doc

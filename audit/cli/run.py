@@ -12,7 +12,7 @@ TASK_CHOICES = ["coco", "detection", "ade20k", "segmentation", "cifar10", "class
 OPTION_GROUPS = {
     "Data": ("task", "data", "data_format", "annotations", "images", "num_classes", "ignore_index", "cifar_c", "limit",
              "skip_bad", "max_image_pixels"),
-    "Corruptions": ("corruptions", "corruption_plugins", "severities", "profile", "corrupt_at", "seed",
+    "Corruptions": ("corruptions", "corruption_plugins", "severities", "profile", "corrupt_at", "corrupt_device", "seed",
                     "reference_corruptions"),
     "Model spec (a flag wins over --model-config and the model's metadata)": (
         "model_config", *SPEC_FLAGS, "ignore_unmatched_labels"),
@@ -47,6 +47,9 @@ OPTION_GROUPS = {
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "tensorrt"]))
 @click.option("--fp16", is_flag=True, help="TensorRT provider: build FP16 engines.")
 @click.option("--trt-cache", default=None, help="TensorRT provider: engine cache folder.")
+@click.option("--corrupt-device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Corrupt with the torch kernels on this device (the gpu-corruptions extra; equal to the NumPy "
+                   "kernels up to float rounding) [default: the NumPy kernels].")
 @click.option("--corrupt-at", type=click.Choice(["original", "input"]), default=None,
               help="Corrupt the full original image, or the image at the network input geometry "
                    "[default: input for classification (ImageNet-C), original otherwise (COCO-C, CIFAR-10-C)].")
@@ -68,7 +71,8 @@ OPTION_GROUPS = {
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model, task, data, data_format, annotations, images, out, corruptions, corruption_plugins, severities, profile, batch_size, workers,
-        threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, corrupt_at, model_config, overrides,
+        threads, seed, limit, bootstrap, skip_bad, resume, provider, fp16, trt_cache, corrupt_device, corrupt_at, model_config,
+        overrides,
         ignore_unmatched_labels, num_classes, ignore_index, cifar_c, fail_under_rpc, fail_under_mpc, examples, executor,
         ray_address, reference_corruptions, max_image_pixels, no_report, quiet):
     """Audit MODEL (.onnx, or a TensorRT .engine) on clean and corrupted data.
@@ -92,7 +96,8 @@ def run(model, task, data, data_format, annotations, images, out, corruptions, c
                          ignore_unmatched_labels=ignore_unmatched_labels, num_classes=num_classes,
                          ignore_index=ignore_index, cifar_c=cifar_c, fail_under_rpc=fail_under_rpc,
                          fail_under_mpc=fail_under_mpc, examples=examples, report=not no_report, progress=not quiet,
-                         reference_corruptions=reference_corruptions, corrupt_at=corrupt_at, executor=executor,
+                         reference_corruptions=reference_corruptions, corrupt_at=corrupt_at, corrupt_device=corrupt_device,
+                         executor=executor,
                          ray_address=ray_address, max_image_pixels=max_image_pixels,
                          corruption_plugins=list(corruption_plugins))
     result = run_audit(config)

@@ -42,6 +42,22 @@ class PrepareContext:
     reference: bool = False  # imagecorruptions' own code path instead of our kernels
     corrupt_at: str = "original"  # see CORRUPT_AT
     plugins: tuple[str, ...] = ()  # corruption plug-in files (--corruption-plugin): workers import them too
+    device: str | None = None  # --corrupt-device: the torch kernels (audit.corruptions.torch) on cpu / cuda
+
+    def corrupt(self, image: np.ndarray, corruption: str, severity: int, image_id: str) -> np.ndarray:
+        """`image` (uint8 HxWx3) under `corruption` at `severity`, seeded by this audit's seed and `image_id`:
+        the NumPy kernels (or imagecorruptions' own code), or with `device` the torch kernels on that device,
+        which draw the same random numbers (equal up to float rounding: docs/corruptions.md)."""
+        if self.device is None:
+            return corrupt(image, corruption, severity, seed=self.seed, image_id=image_id, profile=self.profile,
+                           reference=self.reference)
+        import torch  # the gpu-corruptions extra; checked when the audit is set up
+
+        from audit.corruptions.torch import corrupt_torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        out = corrupt_torch(tensor, corruption, severity, seed=self.seed, image_id=image_id, profile=self.profile)
+        return out.cpu().numpy()
 
 
 WORKER_NICENESS = 10  # added to a corruption worker's niceness (Unix); 0..19, higher yields more
@@ -81,8 +97,7 @@ def load_cell_image(ctx: PrepareContext, index: int, corruption: str, severity: 
         return ds.load_image(index)
     if (corruption, severity) in ds.prerendered():
         return ds.load_corrupted(index, corruption, severity)
-    return corrupt(ds.load_image(index), corruption, severity, seed=ctx.seed, image_id=ds.image_id(index),
-                   profile=ctx.profile, reference=ctx.reference)
+    return ctx.corrupt(ds.load_image(index), corruption, severity, ds.image_id(index))
 
 
 def cell_input(ctx: PrepareContext, index: int, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -93,7 +108,6 @@ def cell_input(ctx: PrepareContext, index: int, corruption: str, severity: int) 
         x, meta = preprocess(image, ctx.spec)
         return image, x, meta
     resized, meta = to_input_geometry(ctx.dataset.load_image(index), ctx.spec)
-    resized = corrupt(resized, corruption, severity, seed=ctx.seed, image_id=ctx.dataset.image_id(index),
-                      profile=ctx.profile, reference=ctx.reference)
+    resized = ctx.corrupt(resized, corruption, severity, ctx.dataset.image_id(index))
     shown = resized if ctx.spec.resize == "center_crop" else map_to_original(resized, meta, nearest=False)
     return shown, normalise(resized, ctx.spec), meta

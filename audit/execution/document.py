@@ -44,8 +44,10 @@ def build_document(config, setup: Setup, numbers: Summary, *, identity: dict[str
                    "precision": engine.info.precision, "batch_size": setup.batch_size, "device": engine.info.device},
         "dataset": {**dataset.describe(), "limit": config.limit, "subset_seed": config.seed if config.limit else None},
         "corruption": {"profile": setup.profile, "corrupt_at": context.corrupt_at, "resolution": resolution(context, spec),
+                       "device": context.device,
                        "source": "cifar-10-c npy" if dataset.prerendered() else
-                       ("on-the-fly, imagecorruptions' own code" if config.reference_corruptions else "on-the-fly"),
+                       ("on-the-fly, imagecorruptions' own code" if config.reference_corruptions else
+                        f"on-the-fly, torch kernels on {context.device}" if context.device else "on-the-fly"),
                        "corruptions": setup.corruptions, "severities": setup.severities, "seed": config.seed,
                        "user_defined": [c for c in setup.corruptions if get(c).subset == USER], "plugins": plugins_doc()},
         "cells": numbers.cells, "summary": numbers.summary,

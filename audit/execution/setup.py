@@ -14,7 +14,7 @@ from audit.corruptions.api import check_severity
 from audit.corruptions.plugins import load_files, loaded
 from audit.datasets import open_dataset, task_type
 from audit.engines.base import open_engine
-from audit.errors import ConfigError
+from audit.errors import ConfigError, require
 from audit.execution.context import CORRUPT_AT, PrepareContext, default_corrupt_at
 from audit.tasks import TaskAdapter, check_model, resolve_spec
 from audit.tasks.labels import DatasetLabels
@@ -71,7 +71,7 @@ def prepare(config) -> Setup:
     if corrupt_at not in CORRUPT_AT:
         raise ConfigError(f"unknown corrupt_at '{corrupt_at}'; valid: {', '.join(CORRUPT_AT)}")
     context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at,
-                             tuple(str(p) for p in config.corruption_plugins))
+                             tuple(str(p) for p in config.corruption_plugins), check_corrupt_device(config, corruptions))
     return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
                  mapping.describe(spec.class_names, DatasetLabels.of(dataset)), config.batch_size)
 
@@ -112,3 +112,29 @@ def gives_masks(engine, spec) -> bool:
         return True
     prototypes = any(len(o.shape) == 4 for o in engine.outputs)
     return spec.output_convention == "yolov8_seg" or (spec.output_convention == "yolo_end2end" and prototypes)
+
+
+def check_corrupt_device(config, corruptions: list[str]) -> str | None:
+    """`--corrupt-device cpu|cuda`: the torch kernels on that device, for corruptions that all have one (one-line
+    errors otherwise); None: the NumPy kernels."""
+    device = getattr(config, "corrupt_device", None)
+    if device is None:
+        return None
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--corrupt-device takes cpu or cuda, got '{device}'")
+    if config.reference_corruptions:
+        raise ConfigError("--corrupt-device runs our torch kernels and --reference-corruptions imagecorruptions' own "
+                          "code: give one of them")
+    require("torch", "gpu-corruptions", "--corrupt-device")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--corrupt-device cuda: torch sees no CUDA device here; use --corrupt-device cpu or leave "
+                          "it out (the NumPy kernels)")
+    from audit.corruptions.torch import has_torch_kernel
+
+    missing = [c for c in corruptions if not has_torch_kernel(c)]
+    if missing:
+        raise ConfigError(f"--corrupt-device: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no torch "
+                          "kernel; leave them out of --corruptions or leave --corrupt-device out")
+    return device

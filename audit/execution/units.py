@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.corruptions import corrupt
 from audit.execution.context import Cell, PrepareContext, worker_context
 from audit.tasks.preprocess import to_input_geometry
 
@@ -97,11 +96,9 @@ def image_cells(ctx: PrepareContext, index: int, cells: tuple[Cell, ...]) -> dic
         elif corruption == "clean":
             image, meta = clean_resized()
         elif ctx.corrupt_at == "original":
-            image, meta = to_input_geometry(corrupt(clean(), corruption, severity, seed=ctx.seed, image_id=ds.image_id(index),
-                                                    profile=ctx.profile, reference=ctx.reference), spec)
+            image, meta = to_input_geometry(ctx.corrupt(clean(), corruption, severity, ds.image_id(index)), spec)
         else:
             base, meta = clean_resized()
-            image = corrupt(base, corruption, severity, seed=ctx.seed, image_id=ds.image_id(index),
-                            profile=ctx.profile, reference=ctx.reference)
+            image = ctx.corrupt(base, corruption, severity, ds.image_id(index))
         out[(corruption, severity)] = (image, dict(meta))
     return out

@@ -29,7 +29,8 @@ Changelog of `schema_version`:
   `model.files` (every file the model loads with its SHA-256, where it loads several: ONNX external
   data, a TensorRT engine's sidecar); `model.sha256` is then a digest over them all. Optional, so 1.0-1.4
   documents stay valid. `dataset.chosen`: which of several datasets under the data path was audited
-  (a VOCdevkit's newest year); optional.
+  (a VOCdevkit's newest year); optional. `corruption.device`: where `--corrupt-device` ran the torch
+  corruption kernels (null: the NumPy kernels); optional.
 """
 
 from __future__ import annotations
