@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import sys
+
+# One intra-op thread for torch / OpenMP / BLAS in the tests (and the CLI subprocesses they start): the
+# models and batches are tiny, and on a 2-core machine the second OpenMP thread spin-waits far more than
+# it computes; training the helper classifier took about 6x the CPU time with 2 threads. Set before torch
+# or a BLAS is first imported; an explicit value in the environment wins.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 
 from audit.datasets import synthetic
 from tests.helpers import models
 
 NORM = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}  # what the helper models were trained with
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The environment above sets the thread count only where torch is imported after this file."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != int(os.environ["OMP_NUM_THREADS"]):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")

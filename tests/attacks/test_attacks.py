@@ -48,7 +48,10 @@ def test_outcome_respects_the_budget_and_matches_the_target(name, budget, torch_
     assert not np.allclose(out.x_adv, levels / 255, atol=1e-7)  # not re-quantised to uint8
 
 
-@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "apgd-t", "square", "autoattack"])
+# Slow: square and AutoAttack over every budget of the grid (about 25 CPU s); the default run checks
+# their budget, target and breaking power above and AutoAttack's strength against PGD below
+@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "apgd-t", pytest.param("square", marks=pytest.mark.slow),
+                                  pytest.param("autoattack", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("norm, grid", [("linf", LINF), ("l2", L2)])
 def test_robust_accuracy_does_not_rise_with_the_budget(name, norm, grid, torch_target, points):
     x, y = points
@@ -76,7 +79,8 @@ def test_autoattack_is_at_least_as_strong_as_pgd(budget, torch_target, points):
     assert (aa.queries[aa.correct] > FAST["steps"]).all()  # the unbroken went through every stage
 
 
-@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "square", "autoattack"])
+# Slow: AutoAttack (three runs of four stages, about 11 CPU s) seeds the stages replayed here by default
+@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "square", pytest.param("autoattack", marks=pytest.mark.slow)])
 def test_same_seed_replays_other_seed_differs(name, torch_target, points):
     x, y = points
     b = Budget("linf", 2 / 255)

@@ -160,7 +160,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+# Slow only: YOLO11 detect has YOLOv8's output convention (covered by yolov8 here and by YOLO11-seg, which
+# the CLI test below also builds); building and exporting it costs about 4 CPU s
+FAST_FAMILIES = [pytest.param(f, marks=pytest.mark.slow) if f == "yolo11" else f for f in FAMILIES]
+
+
+@pytest.mark.parametrize("family", FAST_FAMILIES)
 def test_decoding_equals_ultralytics_predict(family, exported, images):
     path = exported(family)
     all_labels, all_scores = [], []
@@ -187,7 +192,7 @@ def test_decoding_equals_ultralytics_predict(family, exported, images):
     assert len(set(all_labels)) >= 2 and np.ptp(all_scores) > 0.1, "the predictions are varied, not a constant"
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", FAST_FAMILIES)
 def test_audit_runs_with_no_model_flags(family, exported, coco_dir, tmp_path):
     doc = run_audit(config(exported(family), "coco", coco_dir, tmp_path / "out", corruptions="contrast",
                            severities=[3], overrides={})).document

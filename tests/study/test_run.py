@@ -26,6 +26,11 @@ def _mtimes(out: Path, combo_id: str) -> dict[str, float]:
     return {f: (out / combo_id / f).stat().st_mtime_ns for f in files if (out / combo_id / f).exists()}
 
 
+# Slow: the shipped 12-combination study, fine-tuned end to end (about 170 CPU s, a quarter of the default
+# run). By default a study's resume is covered by the two-combination tests below (an interrupted
+# fine-tuning resumed, a failure kept with --keep-going, changed settings refused), and fine-tune ->
+# export -> audit -> report with a rerun that redoes nothing by tests/test_demo.py
+@pytest.mark.slow
 def test_tiny_study_interrupted_then_resumed_reports_every_combination(tmp_path, monkeypatch):
     study = load_study(REPO / "studies" / "tiny-cpu.yaml", out=tmp_path / "study")
     combos = study.combinations()
