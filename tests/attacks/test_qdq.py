@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+
+from tests.helpers.models import int8_engine_logits, int8_kernels_follow_qdq
 from click.testing import CliRunner
 
 from tests.conftest import NORM
@@ -248,7 +250,7 @@ def test_the_int8_graph_converts_and_agrees_with_onnxruntimes_integer_engine(int
     noisy = np.clip(x + np.random.default_rng(0).choice([-8 / 255, 8 / 255], size=x.shape), 0, 1).astype(np.float32)
     x = np.concatenate([x, noisy])
     target = onnx_target(path, spec)
-    ours, theirs = target.logits(x), EngineTarget(open_engine(path, provider="cpu"), spec).logits(x)
+    ours, theirs = target.logits(x), int8_engine_logits(path, x, spec)
     fp32 = EngineTarget(open_engine(classifier_onnx, provider="cpu"), spec).logits(x)
     assert np.abs(ours - theirs).max() <= MAX_STEPS * step + 1e-6
     assert np.abs(ours - theirs).max() / (theirs.max() - theirs.min()) <= MAX_RELATIVE
@@ -267,9 +269,8 @@ def test_a_residual_int8_graph_converts_too(cifar_dir, tmp_path):
     import torch
 
     from audit.attack_audit.inputs import load_x01
-    from audit.attacks import EngineTarget, onnx_target
+    from audit.attacks import onnx_target
     from audit.datasets import open_dataset
-    from audit.engines.base import open_engine
     from audit.spec.model import ModelSpec
     from exporters.precision import to_int8
     from tests.attacks import tiny
@@ -282,8 +283,11 @@ def test_a_residual_int8_graph_converts_too(cifar_dir, tmp_path):
     assert {"Add", "QuantizeLinear"} <= {n.op_type for n in graph.node}
     step = float(numpy_helper.to_array(next(t for t in graph.initializer if t.name == "logits_scale")))
     x = load_x01(open_dataset("cifar10", str(cifar_dir)).subset(64, 0), spec)
-    ours, theirs = onnx_target(int8, spec).logits(x), EngineTarget(open_engine(int8, provider="cpu"), spec).logits(x)
-    assert np.abs(ours - theirs).max() <= MAX_STEPS * step + 1e-6  # measured: 0
+    ours, theirs = onnx_target(int8, spec).logits(x), int8_engine_logits(int8, x, spec)
+    # measured: 0 steps from the integer engine (VNNI CPUs); 3 from ONNX Runtime's float Q/DQ kernels (AVX2-only
+    # CPUs, int8_kernels_follow_qdq), whose float Conv rounds some values to the neighbouring step, through 8 layers
+    steps = MAX_STEPS if int8_kernels_follow_qdq() else 3
+    assert np.abs(ours - theirs).max() <= steps * step + 1e-6
     assert (ours.argmax(1) == theirs.argmax(1)).sum() >= 63
 
 

@@ -263,3 +263,45 @@ def _fit_head(net, x, y, num_classes: int, ridge: float = 1e-2) -> None:
         w = torch.linalg.solve(feats.T @ feats + ridge * torch.eye(feats.shape[1]), feats.T @ target)
         head.weight.copy_(w[:-1].T)
         head.bias.copy_(w[-1])
+
+
+def int8_kernels_follow_qdq() -> bool:
+    """Whether ONNX Runtime's fused integer kernels on this CPU compute an INT8 QDQ graph as its Q/DQ definition does.
+
+    On x86-64 without VNNI they multiply uint8 x int8 pairs with VPMADDUBSW, whose int16 sums saturate (ONNX Runtime's
+    quantization docs: "may suffer from saturation issues"), so a full-range INT8 graph can give other logits there
+    (measured on an AVX2-only AMD EPYC: 3.35 where the Q/DQ arithmetic gives 6.45). Elsewhere they agree.
+    """
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return True
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return True
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def qdq_reference_logits(path: Path, x01: np.ndarray, spec) -> np.ndarray:
+    """An INT8 graph's logits by its Q/DQ arithmetic: ONNX Runtime with graph optimisations off (its float Quantize /
+    DequantizeLinear kernels, no fused integer kernels), on the audit's normalised input."""
+    import onnxruntime as ort
+
+    from audit.attacks import normalise_batch
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: normalise_batch(x01, spec)})[0], np.float32)
+
+
+def int8_engine_logits(path: Path, x01: np.ndarray, spec) -> np.ndarray:
+    """What the tests compare a Q/DQ simulation with: ONNX Runtime's integer engine where its kernels follow the Q/DQ
+    definition on this CPU (`int8_kernels_follow_qdq`), else the Q/DQ arithmetic itself (`qdq_reference_logits`)."""
+    if not int8_kernels_follow_qdq():
+        return qdq_reference_logits(path, x01, spec)
+    from audit.attacks import EngineTarget
+    from audit.engines.base import open_engine
+
+    return EngineTarget(open_engine(path, provider="cpu"), spec).logits(x01)
