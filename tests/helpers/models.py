@@ -265,6 +265,14 @@ def _fit_head(net, x, y, num_classes: int, ridge: float = 1e-2) -> None:
         head.bias.copy_(w[-1])
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo); empty where they cannot be read."""
+    try:
+        return set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return set()
+
+
 def int8_kernels_follow_qdq() -> bool:
     """Whether ONNX Runtime's fused integer kernels on this CPU compute an INT8 QDQ graph as its Q/DQ definition does.
 
@@ -276,11 +284,8 @@ def int8_kernels_follow_qdq() -> bool:
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return True
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return True
-    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    flags = cpu_flags()
+    return not flags or bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def qdq_reference_logits(path: Path, x01: np.ndarray, spec) -> np.ndarray:
