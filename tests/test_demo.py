@@ -143,12 +143,12 @@ class _Work:
         from collections import Counter
 
         import audit.api
-        import audit.execution.units as units
         from audit.engines.onnxruntime import OrtEngine
+        from audit.execution.context import PrepareContext
 
         self.sessions, self.cell_calls, self.other_calls, self.renders = 0, 0, 0, Counter()
         self.executing = False
-        init, run, execute, corrupt = OrtEngine.__init__, OrtEngine.run, audit.api.execute, units.corrupt
+        init, run, execute, corrupt = OrtEngine.__init__, OrtEngine.run, audit.api.execute, PrepareContext.corrupt
 
         def counted_init(engine, *a, **kw):
             self.sessions += 1
@@ -168,14 +168,15 @@ class _Work:
             finally:
                 self.executing = False
 
-        def counted_corrupt(image, corruption, severity, **kw):
-            self.renders[(corruption, severity)] += 1
-            return corrupt(image, corruption, severity, **kw)
+        def counted_corrupt(context, image, corruption, severity, image_id):
+            if self.executing:  # the cells' renders (the report's example images are rendered after them)
+                self.renders[(corruption, severity)] += 1
+            return corrupt(context, image, corruption, severity, image_id)
 
         monkeypatch.setattr(OrtEngine, "__init__", counted_init)
         monkeypatch.setattr(OrtEngine, "run", counted_run)
         monkeypatch.setattr(audit.api, "execute", counted_execute)
-        monkeypatch.setattr(units, "corrupt", counted_corrupt)
+        monkeypatch.setattr(PrepareContext, "corrupt", counted_corrupt)
 
 
 @pytest.mark.parametrize("case", ["classifier", "detector"])
