@@ -152,7 +152,8 @@ def run_attack_audit(config: AttackConfig) -> AttackAuditResult:
         bar.close()
 
     loaded = {c: store.load(c) for c in cells}
-    section = document.section(loaded, cells, attacks, norm, eps, judges, clean, gradients, config, x01, out, dataset)
+    section = document.section(loaded, cells, attacks=attacks, norm=norm, eps=eps, judges=judges, clean=clean,
+                               gradients=gradients, config=config, x01=x01, out=out, dataset=dataset)
     doc = document.results_document(config, dataset, main, clean_metrics[0], section, ttype, started)
     return AttackAuditResult(out, document.write(doc, out, report_renderer() if config.report else None))
 

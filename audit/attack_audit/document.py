@@ -91,8 +91,8 @@ def robust_table(raw: dict[float, np.ndarray], clean: np.ndarray) -> dict[float,
     return out
 
 
-def section(loaded: dict, cells: list, attacks: list[str], norm: str, eps: list[float], judges: list, clean: list[np.ndarray],
-            gradients: str, config, x01: np.ndarray, out: Path, dataset) -> dict[str, Any]:
+def section(loaded: dict, cells: list, *, attacks: list[str], norm: str, eps: list[float], judges: list,
+            clean: list[np.ndarray], gradients: str, config, x01: np.ndarray, out: Path, dataset) -> dict[str, Any]:
     """The `adversarial` section from the finished cells (`loaded`: cell -> (record, state))."""
     from audit.attack_audit import sources
 

@@ -13,6 +13,8 @@ An image is broken if any iterate misclassifies it; the first such iterate is re
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -111,18 +113,27 @@ def apgd_single(module, x, y, budget: Budget, steps: int, gen, loss_fn):
     return out, broken, used
 
 
-def _restarts(module, x, y, budget, steps, restarts, gen, make_loss, used, broken, best):
-    """`restarts` APGD runs, each on the images of (x, y) not yet broken; updates used / broken / best."""
+@dataclass
+class _Tally:
+    """What the restarts share, updated in place: queries used, images broken, the best point of each image."""
+
+    used: Any
+    broken: Any
+    best: Any
+
+
+def _restarts(module, x, y, make_loss, tally: _Tally, *, budget, steps, restarts, gen):
+    """`restarts` APGD runs, each on the images of (x, y) not yet broken; updates `tally`."""
     import torch
 
     for _ in range(restarts):
-        idx = torch.nonzero(~broken).flatten()
+        idx = torch.nonzero(~tally.broken).flatten()
         if not len(idx):
             return
         adv, hit, n = apgd_single(module, x[idx], y[idx], budget, steps, gen, make_loss(idx))
-        used[idx.cpu()] += n
-        best[idx] = adv  # the adversarial ones, and the best-loss points of the rest
-        broken[idx[hit]] = True
+        tally.used[idx.cpu()] += n
+        tally.best[idx] = adv  # the adversarial ones, and the best-loss points of the rest
+        tally.broken[idx[hit]] = True
 
 
 def _run(target, x, y, budget, seed, steps, restarts, loss: str):
@@ -132,20 +143,20 @@ def _run(target, x, y, budget, seed, steps, restarts, loss: str):
 
     module, xt, yt, gen = T.setup(target, x, y, seed)
     steps = steps or APGD_STEPS
-    used = torch.zeros(len(xt), dtype=torch.int64)
-    broken = torch.zeros(len(xt), dtype=torch.bool, device=xt.device)
-    best = xt.clone()
+    tally = _Tally(used=torch.zeros(len(xt), dtype=torch.int64),
+                   broken=torch.zeros(len(xt), dtype=torch.bool, device=xt.device), best=xt.clone())
+    schedule = dict(budget=budget, steps=steps, restarts=restarts, gen=gen)
     if loss == "dlr-t":
         with torch.no_grad():
             order = module(xt).argsort(dim=1, descending=True)
-        used += 1
+        tally.used += 1
         classes = order.shape[1]
         if classes < 4:
             raise ConfigError(f"apgd-t needs a model with at least 4 classes (this one has {classes}); use apgd-dlr or apgd-ce")
         for rank in range(1, min(APGD_T_TARGETS, classes - 1) + 1):
             tgt = order[:, rank]
-            _restarts(module, xt, yt, budget, steps, restarts, gen,
-                      lambda idx, tgt=tgt: (lambda z, r: T.dlr_targeted_loss(z, yt[idx][r], tgt[idx][r])), used, broken, best)
+            _restarts(module, xt, yt, lambda idx, tgt=tgt: (lambda z, r: T.dlr_targeted_loss(z, yt[idx][r], tgt[idx][r])),
+                      tally, **schedule)
     else:
         if loss == "dlr":
             with torch.no_grad():
@@ -153,8 +164,8 @@ def _run(target, x, y, budget, seed, steps, restarts, loss: str):
             if classes < 3:
                 raise ConfigError(f"apgd-dlr needs a model with at least 3 classes (this one has {classes}); use apgd-ce")
         fn = T.ce_loss if loss == "ce" else T.dlr_loss
-        _restarts(module, xt, yt, budget, steps, restarts, gen, lambda idx: (lambda z, r: fn(z, yt[idx][r])), used, broken, best)
-    return best.cpu().numpy().astype(np.float32), broken.cpu().numpy(), used.numpy()
+        _restarts(module, xt, yt, lambda idx: (lambda z, r: fn(z, yt[idx][r])), tally, **schedule)
+    return tally.best.cpu().numpy().astype(np.float32), tally.broken.cpu().numpy(), tally.used.numpy()
 
 
 @register_attack("apgd-ce", white_box=True, summary="Auto-PGD on the cross-entropy (Croce & Hein 2020), 100 steps")

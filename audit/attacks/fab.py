@@ -204,7 +204,7 @@ def _random_start(x0, radius, norm: str, gen):
     return (x0 + radius.view(-1, 1, 1, 1) * t / _norms(t, norm).clamp_min(_TINY).view(-1, 1, 1, 1)).clamp(0, 1)
 
 
-def _search(module, xt, yt, norm: str, eps: float, stop: float, steps: int, restarts: int, gen, targeted: bool):
+def _search(module, xt, yt, *, norm: str, eps: float, stop: float, steps: int, restarts: int, gen, targeted: bool):
     """FAB's runs over restarts (and FAB-T's targets), each on the images not yet within `stop`.
 
     Returns (smallest adversarial found, its norm or inf, evaluations, clean logits)."""
@@ -241,8 +241,8 @@ def _run(target, x, y, budget: Budget, seed: int, steps, restarts: int, targeted
     from audit.attacks import _torch as T
 
     module, xt, yt, gen = T.setup(target, x, y, seed)
-    best, best_n, used, _ = _search(module, xt, yt, budget.norm, budget.eps, budget.eps, steps or FAB_STEPS, restarts,
-                                    gen, targeted)
+    best, best_n, used, _ = _search(module, xt, yt, norm=budget.norm, eps=budget.eps, stop=budget.eps,
+                                    steps=steps or FAB_STEPS, restarts=restarts, gen=gen, targeted=targeted)
     broken = best_n <= budget.eps
     out = torch.where(broken.view(-1, 1, 1, 1), best, xt)  # the unbroken come back unperturbed
     return out.cpu().numpy().astype(np.float32), broken.cpu().numpy(), used.numpy()
@@ -292,7 +292,8 @@ def minimal_adversarial(target, x, y, norm: str, *, eps: float, seed: int = 0, s
     for start in range(0, len(x), batch_size):
         sl = slice(start, start + batch_size)
         module, xt, yt, gen = T.setup(target, x[sl], y[sl], batch_seed(seed, start))
-        best, best_n, n, _ = _search(module, xt, yt, norm, eps, 0.0, steps or FAB_STEPS, restarts, gen, targeted)
+        best, best_n, n, _ = _search(module, xt, yt, norm=norm, eps=eps, stop=0.0, steps=steps or FAB_STEPS,
+                                     restarts=restarts, gen=gen, targeted=targeted)
         out[sl], dist[sl], used[sl] = best.cpu().numpy(), best_n.cpu().numpy(), n.numpy()
         progress(len(x[sl]))
     return out, dist, used

@@ -72,8 +72,10 @@ def prepare(config) -> Setup:
         raise ConfigError(f"unknown corrupt_at '{corrupt_at}'; valid: {', '.join(CORRUPT_AT)}")
     context = PrepareContext(dataset, spec, config.seed, profile, config.reference_corruptions, corrupt_at,
                              tuple(str(p) for p in config.corruption_plugins), check_corrupt_device(config, corruptions))
-    return Setup(ttype, corruptions, severities, profile, dataset, engine, spec, adapter, with_masks, context,
-                 mapping.describe(spec.class_names, DatasetLabels.of(dataset)), config.batch_size)
+    return Setup(task_type=ttype, corruptions=corruptions, severities=severities, profile=profile, dataset=dataset,
+                 engine=engine, spec=spec, adapter=adapter, with_masks=with_masks, context=context,
+                 label_mapping=mapping.describe(spec.class_names, DatasetLabels.of(dataset)),
+                 requested_batch=config.batch_size)
 
 
 def check_flags(config, ttype: str) -> None:
