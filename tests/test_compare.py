@@ -109,12 +109,7 @@ def test_deltas_stand_on_the_cells_both_runs_hold(runs, tmp_path):
     assert doc["shared"]["mpc_cells"] == 2 and doc["shared"]["only_base"] == ["contrast-s1", "contrast-s3"]
     text = CliRunner().invoke(cli, ["compare", str(runs / "a"), str(runs / "noise"), "--samples", "100"])
     assert text.exit_code == 0 and "mPC and rPC on the 2 corrupted cells both runs hold" in text.output
-    args = [str(runs / r / "results.json") for r in ("a", "noise")]
-    for fmt in ("html", "md"):
-        result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / f"r.{fmt}"), "--format", fmt,
-                                          "--samples", "100"])
-        assert result.exit_code == 0, result.output
-        out = (tmp_path / f"r.{fmt}").read_text()
+    for out in _reports(runs, ("a", "noise"), tmp_path, samples=100):
         assert "Δ mPC +0.0 pp" in out.replace("<b>", "").replace("</b>", "")
         assert "on the 2 cells both runs hold (left out: 2 only in the base)" in out
         assert "not significant" in out  # the same mark in both formats
@@ -122,15 +117,20 @@ def test_deltas_stand_on_the_cells_both_runs_hold(runs, tmp_path):
     assert "Δ mPC +0.0 pp [+0.0 pp, +0.0 pp] (not significant)" in line
 
 
+def _reports(runs, names, tmp_path, samples: int):
+    """`audit report` of the named runs as HTML (r.html) and Markdown (r.md): each page's text, HTML first."""
+    args = [str(runs / r / "results.json") for r in names]
+    for fmt in ("html", "md"):
+        result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / f"r.{fmt}"), "--format", fmt,
+                                          "--samples", str(samples)])
+        assert result.exit_code == 0, result.output
+        yield (tmp_path / f"r.{fmt}").read_text()
+
+
 def test_runs_without_a_shared_corrupted_cell_are_not_comparable(runs, tmp_path):
     with pytest.raises(ResultsError, match="share no corrupted cell"):
         compare_runs(runs / "noise", runs / "contrast", samples=50)
-    args = [str(runs / r / "results.json") for r in ("noise", "contrast")]
-    for fmt in ("html", "md"):
-        result = CliRunner().invoke(cli, ["report", *args, "-o", str(tmp_path / f"r.{fmt}"), "--format", fmt,
-                                          "--samples", "50"])
-        assert result.exit_code == 0, result.output
-        out = (tmp_path / f"r.{fmt}").read_text()
+    for out in _reports(runs, ("noise", "contrast"), tmp_path, samples=50):
         assert "mPC and rPC not comparable: the runs share no corrupted cell" in out
     assert 'data-check="sig-mPC">not comparable</span>' in (tmp_path / "r.html").read_text()
     assert "Δ mPC – (not comparable)" in (tmp_path / "r.md").read_text()
